@@ -1,0 +1,54 @@
+# prt-videodownloader: `make run` starts the local stack, `make test` runs the test suite.
+# Both install what they need first (Debian packages when run as root, pinned Python packages in .venv).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+VAR := $(CURDIR)/var
+
+# Local defaults for `make run`; any PRT_VIDEODOWNLOADER_* already in the environment wins.
+export PRT_VIDEODOWNLOADER_SQLITEFILEPATH ?= $(VAR)/db/prt-videodownloader.sqlite
+export PRT_VIDEODOWNLOADER_VIDEODATAPATH ?= $(VAR)/data/
+export PRT_VIDEODOWNLOADER_RUNPATH ?= $(VAR)/run/
+export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
+export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
+
+RUN_DEBS := ffmpeg nginx openssl
+TEST_DEBS := $(RUN_DEBS) chromium docker-compose
+
+.PHONY: run test bench ctl system-deps-run system-deps-test web clean
+
+run: system-deps-run $(VENV)/.run-installed web
+	ops/run-stack
+
+test: system-deps-test $(VENV)/.dev-installed web
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: system-deps-test $(VENV)/.dev-installed
+	$(PY) -m bench
+
+# supervisorctl against the running stack, e.g. `make ctl ARGS=status` or `make ctl ARGS="restart runner"`.
+ctl:
+	@$(PY) -m supervisor.supervisorctl -s unix://$(PRT_VIDEODOWNLOADER_RUNPATH)/supervisor.sock $(or $(ARGS),status)
+
+system-deps-run:
+	@ops/install-debian-packages $(RUN_DEBS)
+
+system-deps-test:
+	@ops/install-debian-packages $(TEST_DEBS)
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.run-installed: requirements.txt requirements-web.txt | $(VENV)/bin/python
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-web.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-web.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+web: $(VENV)/.run-installed
+	@ops/build-web
+
+clean:
+	rm -rf $(VAR) web/dist web/node_modules

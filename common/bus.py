@@ -1,0 +1,252 @@
+"""The message bus: every message the services exchange, its socket addresses, and the socket helpers.
+
+Commands that a caller must rely on go to the DB writer through `Requester` and are answered only after
+commit; everything else is a one-way PUSH. Messages are pydantic models with a version field, sent as JSON.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid as uuidlib
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+import zmq
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from common.config import Settings
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = ("dbwriter-commands", "dbwriter-events", "scheduler", "runner", "publisher")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1
+
+
+# --- commands to the DB writer (acknowledged after commit) -------------------------------------------------
+
+class CreateDownload(Message):
+    type: Literal["CreateDownload"] = "CreateDownload"
+    uuid: str
+    videoURL: str
+    ytdlpParameters: list[str]
+    deadline: float = Field(description="Epoch seconds after which the caller has given up: do not create.")
+
+
+class StartAttempt(Message):
+    """Asked by the runner before it starts yt-dlp: counts the attempt and marks the row DOWNLOADING."""
+    type: Literal["StartAttempt"] = "StartAttempt"
+    uuid: str
+
+
+class FinishDownload(Message):
+    type: Literal["FinishDownload"] = "FinishDownload"
+    uuid: str
+    attempt: int
+    status: Literal["COMPLETED", "FAILED"]
+    sizeInBytes: int | None = None
+    fileName: str | None = None
+    errorMessage: str | None = None
+
+
+class RequeueDownload(Message):
+    """Sent by the scheduler when the runner that owned an attempt is gone: PENDING again, or FAILED at the limit."""
+    type: Literal["RequeueDownload"] = "RequeueDownload"
+    uuid: str
+    reason: str
+    maxAttempts: int
+
+
+class Ping(Message):
+    type: Literal["Ping"] = "Ping"
+
+
+class Reply(Message):
+    type: Literal["Reply"] = "Reply"
+    requestId: str
+    ok: bool
+    error: str | None = None
+    attempt: int | None = None
+
+
+# --- one-way events ------------------------------------------------------------------------------------------
+
+class ProgressUpdate(Message):
+    type: Literal["ProgressUpdate"] = "ProgressUpdate"
+    uuid: str
+    attempt: int
+    progress: float | None = None
+    sizeInBytes: int | None = None
+    speedBytesPerSecond: float | None = None
+    etaSeconds: int | None = None
+
+
+class DownloadQueued(Message):
+    """Tells the scheduler a new PENDING row exists (it also finds PENDING rows by itself)."""
+    type: Literal["DownloadQueued"] = "DownloadQueued"
+    uuid: str
+
+
+class StartDownload(Message):
+    type: Literal["StartDownload"] = "StartDownload"
+    uuid: str
+    videoURL: str
+    ytdlpParameters: list[str]
+    dispatchedAt: float
+
+
+class DownloadEnded(Message):
+    """From the runner once the final state of an attempt is committed (or the attempt was refused)."""
+    type: Literal["DownloadEnded"] = "DownloadEnded"
+    uuid: str
+
+
+class RunnerHeartbeat(Message):
+    type: Literal["RunnerHeartbeat"] = "RunnerHeartbeat"
+    runnerId: str
+    runnerStartedAt: float
+    active: list[str]
+
+
+class DownloadCompleted(Message):
+    """Tells the publisher a file is ready to be uploaded."""
+    type: Literal["DownloadCompleted"] = "DownloadCompleted"
+    uuid: str
+
+
+AnyMessage = Annotated[
+    Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, Ping, Reply, ProgressUpdate,
+          DownloadQueued, StartDownload, DownloadEnded, RunnerHeartbeat, DownloadCompleted],
+    Field(discriminator="type"),
+]
+Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, Ping]
+_any_message = TypeAdapter(AnyMessage)
+
+
+class Envelope(BaseModel):
+    """What travels on a request socket: the command and the id its reply will carry."""
+    model_config = ConfigDict(extra="forbid")
+    requestId: str
+    body: AnyMessage
+
+
+def encode(message: Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def decode(data: bytes) -> Message:
+    return _any_message.validate_json(data)
+
+
+# --- addresses and sockets ------------------------------------------------------------------------------------
+
+def address(settings: Settings, endpoint: str) -> str:
+    index = ENDPOINTS.index(endpoint)
+    if settings.BUSBASEADDRESS:
+        host, port = settings.BUSBASEADDRESS.removeprefix("tcp://").rsplit(":", 1)
+        return f"tcp://{host}:{int(port) + index}"
+    return f"ipc://{settings.RUNPATH / (endpoint + '.sock')}"
+
+
+def _bind_address(settings: Settings, endpoint: str) -> str:
+    if settings.BUSBASEADDRESS:
+        return "tcp://*:" + address(settings, endpoint).rsplit(":", 1)[1]
+    return address(settings, endpoint)
+
+
+def bind(settings: Settings, endpoint: str, socket_type: int) -> zmq.Socket:
+    socket = zmq.Context.instance().socket(socket_type)
+    socket.setsockopt(zmq.LINGER, 0)
+    if socket_type == zmq.PULL:
+        socket.setsockopt(zmq.RCVHWM, 100_000)
+    socket.bind(_bind_address(settings, endpoint))
+    return socket
+
+
+class Pusher:
+    """One-way sender. Messages wait in ZeroMQ's queue while the receiver is down (up to the high-water mark)."""
+
+    def __init__(self, settings: Settings, endpoint: str):
+        self.endpoint = endpoint
+        self.socket = zmq.Context.instance().socket(zmq.PUSH)
+        self.socket.setsockopt(zmq.LINGER, 1000)
+        self.socket.setsockopt(zmq.SNDHWM, 100_000)
+        self.socket.connect(address(settings, endpoint))
+
+    def send(self, message: Message) -> bool:
+        try:
+            self.socket.send(encode(message), flags=zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            log.warning("bus queue to %s full, dropped %s", self.endpoint, message.type)
+            return False
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class BusTimeout(Exception):
+    pass
+
+
+class Requester:
+    """Sends a command to the DB writer and waits for its reply; not thread-safe (one per thread)."""
+
+    def __init__(self, settings: Settings, endpoint: str = "dbwriter-commands"):
+        self._address = address(settings, endpoint)
+        self._socket: zmq.Socket | None = None
+
+    def _connect(self) -> zmq.Socket:
+        if self._socket is None:
+            self._socket = zmq.Context.instance().socket(zmq.DEALER)
+            self._socket.setsockopt(zmq.LINGER, 0)
+            self._socket.connect(self._address)
+        return self._socket
+
+    def request(self, command: Command, timeout: float) -> Reply:
+        socket = self._connect()
+        request_id = uuidlib.uuid4().hex
+        socket.send_multipart([b"", Envelope(requestId=request_id, body=command).model_dump_json().encode()])
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not socket.poll(remaining * 1000, zmq.POLLIN):
+                break
+            reply = decode(socket.recv_multipart()[-1])
+            if isinstance(reply, Reply) and reply.requestId == request_id:
+                return reply
+        # Drop the socket so the unanswered command is discarded rather than delivered late.
+        self.close()
+        raise BusTimeout(f"no answer from {self._address} within {timeout:.1f}s")
+
+    def request_until_answered(self, command: Command, attempt_timeout: float = 2.0,
+                               stop: threading.Event | None = None) -> Reply | None:
+        """Retries a command whose effect must not be lost (final states) until it is answered."""
+        delay = 0.2
+        while stop is None or not stop.is_set():
+            try:
+                return self.request(command, attempt_timeout)
+            except BusTimeout as error:
+                log.warning("%s for %s: %s; retrying", command.type, getattr(command, "uuid", "-"), error)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return None
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+class ThreadLocalRequester(threading.local):
+    """A Requester per thread, for multi-threaded callers such as the API."""
+
+    def __init__(self, settings: Settings):
+        self.requester = Requester(settings)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None

@@ -1,0 +1,151 @@
+"""The one place where settings are read: environment variables named PRT_VIDEODOWNLOADER_<WORD>.
+
+Every service calls `load_settings()` at start; a bad value stops it with a message naming the variable.
+"""
+from __future__ import annotations
+
+import ipaddress
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "PRT_VIDEODOWNLOADER_"
+
+IPNetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
+
+
+def _parse_networks(value: object) -> object:
+    if isinstance(value, str):
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings of all services; each field is the variable PRT_VIDEODOWNLOADER_<FIELD NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=True, extra="ignore")
+
+    SQLITEFILEPATH: Path = Field(
+        Path("/opt/prt/prt-videodownloader/db/prt-videodownloader.sqlite"),
+        description="SQLite database file (written only by the DB writer).")
+    VIDEODATAPATH: Path = Field(
+        Path("/opt/prt/prt-videodownloader/data/"),
+        description="Folder of finished videos, named <uuid>.<ext>; partial files live in its .partial/ subfolder.")
+    RUNPATH: Path = Field(
+        Path("/opt/prt/prt-videodownloader/run/"),
+        description="Folder for the ZeroMQ ipc sockets, the supervisord socket and generated nginx files.")
+    BUSBASEADDRESS: str = Field(
+        "",
+        description="Empty: ipc:// sockets under RUNPATH. `tcp://HOST:PORT`: the bus uses PORT..PORT+4 on HOST.")
+    HTTPSBASEURL: str = Field(
+        "https://prt.teevity.com/videodownloader",
+        description="Public base URL under which nginx serves the video folder; links are <base>/<file name>.")
+    APIPORT: int = Field(8080, ge=1, le=65535, description="Port of the Flask API (plain HTTP, bound to 0.0.0.0).")
+    HTTPSPORT: int = Field(8443, ge=1, le=65535, description="HTTPS port of the local nginx started by `make run`.")
+    MAXCONCURRENTDOWNLOADS: int = Field(3, ge=1, le=500, description="yt-dlp processes running at once, at most.")
+    MAXATTEMPTS: int = Field(
+        3, ge=1, le=100,
+        description="Times a download is started before it is FAILED when its runner keeps dying under it.")
+    STALLTIMEOUTSECONDS: float = Field(
+        300, gt=0, description="A yt-dlp process that prints nothing for this long is killed and FAILED.")
+    WARMPROCESSES: int = Field(
+        2, ge=0, le=16, description="Spare yt-dlp processes the runner keeps imported and warmed, ready to start.")
+    BLOCKEDURLNETWORKS: IPNetworkList = Field(
+        default_factory=lambda: _parse_networks("127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10"),
+        description="Video URLs whose host resolves into these networks are refused (comma-separated CIDRs).")
+    ALLOWEDCLIENTNETWORKS: IPNetworkList = Field(
+        default_factory=lambda: _parse_networks(
+            "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7"),
+        description="Only API clients from these networks are served; others get 418 forbiddenClient.")
+    TRUSTEDPROXYNETWORKS: IPNetworkList = Field(
+        default_factory=lambda: _parse_networks("127.0.0.1/32,::1/128"),
+        description="Peers whose X-Forwarded-For header is believed (the nginx in front of the API).")
+    TLSCERTIFICATEPATH: str = Field(
+        "", description="PEM certificate of the local nginx; empty: a self-signed one is made under RUNPATH/tls/.")
+    TLSKEYPATH: str = Field("", description="PEM private key matching TLSCERTIFICATEPATH.")
+    APIWORKERS: int = Field(2, ge=1, le=64, description="gunicorn worker processes of the API.")
+    APITHREADS: int = Field(8, ge=1, le=256, description="Threads per API worker.")
+    BUSTIMEOUTSECONDS: float = Field(
+        3.0, gt=0, le=60, description="How long the API waits for the DB writer before answering serviceUnavailable.")
+
+    _parse_network_lists = field_validator(
+        "BLOCKEDURLNETWORKS", "ALLOWEDCLIENTNETWORKS", "TRUSTEDPROXYNETWORKS", mode="before")(_parse_networks)
+
+    @field_validator("HTTPSBASEURL")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http://)")
+        return value.rstrip("/")
+
+    @field_validator("BUSBASEADDRESS")
+    @classmethod
+    def _check_bus_address(cls, value: str) -> str:
+        if value and not value.startswith("tcp://"):
+            raise ValueError("must be empty (ipc sockets under RUNPATH) or tcp://HOST:PORT")
+        return value
+
+    @property
+    def partial_path(self) -> Path:
+        return self.VIDEODATAPATH / ".partial"
+
+    def create_folders(self) -> None:
+        for folder in (self.SQLITEFILEPATH.parent, self.VIDEODATAPATH, self.partial_path, self.RUNPATH):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def describe_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = ENV_PREFIX + str(item["loc"][0]) if item["loc"] else "settings"
+        lines.append(f"invalid setting {name}={item.get('input')!r}: {item['msg']}")
+    return "; ".join(lines)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Settings of this process; exits with a message naming the bad variable when one is invalid."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"configuration error: {describe_error(error)}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    try:
+        settings.create_folders()
+    except OSError as error:
+        print(f"configuration error: cannot create folder {error.filename}: {error.strerror}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    return settings
+
+
+def settings_table() -> str:
+    """The Markdown table of all settings and their defaults, as the README shows it."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            default = ",".join(str(item) for item in default)
+        rows.append(f"| `{ENV_PREFIX}{name}` | `{default}` | {field.description} |")
+    return "\n".join(rows)
+
+
+def main(arguments: list[str]) -> None:
+    """`check` validates the environment (exit 2 naming a bad variable), `get NAME` prints one setting,
+    `table` prints the README's settings table."""
+    if arguments[:1] == ["table"]:
+        print(settings_table())
+    elif arguments[:1] == ["check"]:
+        load_settings()
+    elif arguments[:1] == ["get"] and len(arguments) == 2:
+        print(getattr(load_settings(), arguments[1]))
+    else:
+        print("usage: python -m common.config check | get NAME | table", file=sys.stderr)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

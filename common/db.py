@@ -1,0 +1,52 @@
+"""SQLite engines: one writable engine for the DB writer, read-only engines for everyone else."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_PATH = Path(__file__).with_name("migrations")
+
+
+def _on_connect(pragmas: list[str]):
+    def apply(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        for pragma in pragmas:
+            cursor.execute(pragma)
+        cursor.close()
+    return apply
+
+
+def writer_engine(path: Path) -> Engine:
+    """The only writable engine; WAL lets readers proceed while it commits, FULL sync makes acks durable."""
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _on_connect([
+        "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
+        "PRAGMA foreign_keys=ON"]))
+    return engine
+
+
+def reader_engine(path: Path) -> Engine:
+    """A read-only engine: SQLite itself refuses writes through it (mode=ro)."""
+    engine = create_engine(
+        f"sqlite:///file:{path}?mode=ro&uri=true",
+        connect_args={"check_same_thread": False}, pool_pre_ping=False)
+    event.listen(engine, "connect", _on_connect(["PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"]))
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Applies the Alembic migrations up to head (the DB writer does this at start)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_PATH))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

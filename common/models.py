@@ -1,0 +1,68 @@
+"""SQLAlchemy models: one row per download, written only by the DB writer."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class DownloadStatusEnum(str, enum.Enum):
+    PENDING = "PENDING"
+    DOWNLOADING = "DOWNLOADING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+ONGOING_STATUSES = (DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC (SQLite has no time zones) and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Download(Base):
+    __tablename__ = "downloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    videoURL: Mapped[str] = mapped_column(Text, nullable=False)
+    ytdlpParameters: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    status: Mapped[DownloadStatusEnum] = mapped_column(
+        Enum(DownloadStatusEnum, native_enum=False, length=16, validate_strings=True), nullable=False)
+    sizeInBytes: Mapped[int | None] = mapped_column(BigInteger)
+    progress: Mapped[float | None] = mapped_column(Float)
+    speedBytesPerSecond: Mapped[float | None] = mapped_column(Float)
+    etaSeconds: Mapped[int | None] = mapped_column(Integer)
+    fileName: Mapped[str | None] = mapped_column(String(64))
+    errorMessage: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updatedAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    startedAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finishedAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_downloads_createdAt", "createdAt"),
+        Index("ix_downloads_status_createdAt", "status", "createdAt"),
+    )

@@ -1,0 +1,66 @@
+"""Starts nginx in the foreground for the local stack: renders the shared server template with local paths,
+makes a self-signed certificate when none is configured, then replaces itself with nginx."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from common.config import load_settings
+
+HERE = Path(__file__).resolve().parent
+APP_DIR = HERE.parents[1]
+WEB_BUILD = APP_DIR / "web" / "dist" / "prt-videodownloader-web" / "browser"
+
+
+def render(template: Path, values: dict[str, str]) -> str:
+    """envsubst semantics, as in the nginx image: ${NAME} of a known variable is replaced, nginx's $vars stay."""
+    return re.sub(r"\$\{(\w+)\}", lambda match: values.get(match[1], match[0]), template.read_text())
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    certificate, key = folder / "selfsigned.crt", folder / "selfsigned.key"
+    if not (certificate.exists() and key.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+        print(f"nginx: generated a self-signed certificate in {folder}", flush=True)
+    return certificate, key
+
+
+def main() -> None:
+    settings = load_settings()
+    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+    prefix = settings.RUNPATH / "nginx"
+    conf_dir = prefix / "conf"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    if settings.TLSCERTIFICATEPATH and settings.TLSKEYPATH:
+        certificate, key = Path(settings.TLSCERTIFICATEPATH), Path(settings.TLSKEYPATH)
+    else:
+        certificate, key = self_signed_certificate(settings.RUNPATH / "tls")
+    web_root = WEB_BUILD if (WEB_BUILD / "index.html").exists() else HERE / "placeholder"
+    values = {
+        "NGINX_PREFIX": str(prefix),
+        "NGINX_CONF_DIR": str(conf_dir),
+        "NGINX_HTTPS_LISTEN": str(settings.HTTPSPORT),
+        "NGINX_TLS_CERTIFICATE": str(certificate),
+        "NGINX_TLS_KEY": str(key),
+        "NGINX_API_UPSTREAM": f"127.0.0.1:{settings.APIPORT}",
+        "NGINX_VIDEO_PATH": urlsplit(settings.HTTPSBASEURL).path.rstrip("/") or "/videodownloader",
+        "NGINX_VIDEO_ROOT": str(settings.VIDEODATAPATH.resolve()),
+        "NGINX_WEB_ROOT": str(web_root),
+    }
+    (conf_dir / "prt-videodownloader.conf").write_text(render(HERE / "prt-videodownloader.conf.template", values))
+    (conf_dir / "nginx.conf").write_text(render(HERE / "nginx-local.conf.template", values))
+    shutil.copy(HERE / "prt-proxy-headers.conf", conf_dir / "prt-proxy-headers.conf")
+    print(f"nginx: HTTPS on port {settings.HTTPSPORT}, videos at {values['NGINX_VIDEO_PATH']}/, UI from {web_root}",
+          flush=True)
+    os.execv(nginx, [nginx, "-p", str(prefix), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"])
+
+
+if __name__ == "__main__":
+    main()

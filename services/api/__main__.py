@@ -1,0 +1,3 @@
+from services.api.server import main
+
+main()

@@ -1,0 +1,230 @@
+"""The REST API: validates requests, reads SQLite read-only, and asks the DB writer for every write."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid as uuidlib
+from datetime import timedelta
+
+from flask import jsonify, request
+from flask_openapi3 import Info, OpenAPI, Tag
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from common import bus
+from common.config import Settings
+from common.db import reader_engine, session_factory
+from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
+from common.network import check_video_url, in_networks
+from common.ytdlp import ParameterError, check_parameters, split_parameters
+from services.api.schemas import (
+    DownloadItem, ErrorResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadResponse,
+    ListDownloadsQuery, ListDownloadsResponse, PublicURLQuery, PublicURLResponse, URLTypeEnum)
+
+log = logging.getLogger("api")
+
+ERRORS = {418: ErrorResponse}
+HTTP_ERROR_CODES = {400: "invalidRequest", 404: "notFound", 405: "methodNotAllowed", 413: "requestTooLarge",
+                    415: "unsupportedMediaType"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def error_response(code: str, message: str):
+    response = jsonify(errorCode=code, errorMessage=message)
+    response.status_code = 418
+    return response
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "request"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class TrustedProxyFix:
+    """Believes X-Forwarded-* only from the configured proxies, so the client address cannot be forged."""
+
+    def __init__(self, app, trusted):
+        self.app, self.trusted = app, trusted
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+
+    def __call__(self, environ, start_response):
+        if in_networks(environ.get("REMOTE_ADDR"), self.trusted):
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
+
+
+class Backend:
+    """The API's connections: a read-only database engine and per-thread bus sockets."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._sessions = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def session(self):
+        if self._sessions is None:
+            with self._lock:
+                if self._sessions is None:
+                    if not self.settings.SQLITEFILEPATH.exists():
+                        raise ApiError("serviceUnavailable", "the database does not exist yet (DB writer not started)")
+                    self._sessions = session_factory(reader_engine(self.settings.SQLITEFILEPATH))
+        return self._sessions()
+
+    def _thread_local(self, name, factory):
+        value = getattr(self._local, name, None)
+        if value is None:
+            value = factory()
+            setattr(self._local, name, value)
+        return value
+
+    def create(self, command: bus.CreateDownload, timeout: float) -> bus.Reply:
+        requester = self._thread_local("requester", lambda: bus.Requester(self.settings))
+        return requester.request(command, timeout)
+
+    def notify_scheduler(self, message: bus.Message) -> None:
+        self._thread_local("scheduler", lambda: bus.Pusher(self.settings, "scheduler")).send(message)
+
+
+def create_app(settings: Settings) -> OpenAPI:
+    app = OpenAPI(
+        __name__,
+        info=Info(title="prt-videodownloader", version="1.0.0",
+                  description="Downloads videos with yt-dlp and publishes them over HTTPS and S3. "
+                              "Every error is HTTP 418 with {errorCode, errorMessage}."),
+        validation_error_status=418,
+        validation_error_model=ErrorResponse,
+        validation_error_callback=lambda error: error_response("invalidParameters",
+                                                               describe_validation_error(error)),
+        doc_prefix="/openapi",
+    )
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.json.sort_keys = False
+    backend = Backend(settings)
+    app.extensions["prt_backend"] = backend
+    downloads_tag = Tag(name="downloads")
+
+    @app.before_request
+    def only_local_clients():
+        if not in_networks(request.remote_addr, settings.ALLOWEDCLIENTNETWORKS):
+            return error_response("forbiddenClient", f"clients from {request.remote_addr} are not served")
+        return None
+
+    @app.errorhandler(ApiError)
+    def on_api_error(error: ApiError):
+        return error_response(error.code, error.message)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(error: HTTPException):
+        if error.response is not None and error.response.status_code == 418:
+            return error.response
+        return error_response(HTTP_ERROR_CODES.get(error.code, "invalidRequest"), error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception):
+        if isinstance(error, RecursionError):
+            return error_response("invalidRequest", "the request is nested too deeply")
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response("internalError", f"internal error ({type(error).__name__}); see the API log")
+
+    @app.get("/api/hello", operation_id="helloWorld", summary="Hello world: the API is up",
+             responses={200: HelloResponse, **ERRORS})
+    def hello():
+        return {"message": "Hello, world!", "service": "prt-videodownloader"}
+
+    @app.post("/api/initiateDownload", operation_id="initiateDownload", tags=[downloads_tag],
+              summary="Queue a download; answers once it is stored as PENDING",
+              responses={200: InitiateDownloadResponse, **ERRORS})
+    def initiate_download(body: InitiateDownloadBody):
+        try:
+            check_video_url(body.videoURL, settings.BLOCKEDURLNETWORKS)
+        except ValueError as error:
+            raise ApiError("invalidVideoURL", str(error)) from None
+        try:
+            arguments = check_parameters(split_parameters(body.ytdlpCLIParameters))
+        except ParameterError as error:
+            raise ApiError(error.code, str(error)) from None
+        download_uuid = str(uuidlib.uuid4())
+        timeout = settings.BUSTIMEOUTSECONDS
+        command = bus.CreateDownload(uuid=download_uuid, videoURL=body.videoURL, ytdlpParameters=arguments,
+                                     deadline=time.time() + timeout * 0.8)
+        try:
+            reply = backend.create(command, timeout)
+        except bus.BusTimeout:
+            raise ApiError("serviceUnavailable",
+                           f"the database writer did not answer within {timeout:g} s; nothing was stored") from None
+        if not reply.ok:
+            raise ApiError("serviceUnavailable", f"the download could not be stored: {reply.error}")
+        backend.notify_scheduler(bus.DownloadQueued(uuid=download_uuid))
+        return {"downloadUUID": download_uuid}
+
+    @app.get("/api/listDownloads", operation_id="listDownloads", tags=[downloads_tag],
+             summary="Downloads created in the last N minutes, newest first",
+             responses={200: ListDownloadsResponse, **ERRORS})
+    def list_downloads(query: ListDownloadsQuery):
+        since = utcnow() - timedelta(minutes=query.overLastPeriodDurationInMinutes)
+        statement = select(Download).where(Download.createdAt >= since)
+        if query.onlyShowOngoingDownloads:
+            statement = statement.where(Download.status.in_(ONGOING_STATUSES))
+        statement = statement.order_by(Download.createdAt.desc(), Download.id.desc()).limit(query.maxResults)
+        with read_session(backend) as session:
+            rows = session.execute(statement).scalars().all()
+        return {"downloads": [download_item(row) for row in rows]}
+
+    @app.get("/api/getVideoDownloadPublicURL", operation_id="getVideoDownloadPublicURL", tags=[downloads_tag],
+             summary="A public link to a COMPLETED download, over HTTPS (nginx) or S3",
+             responses={200: PublicURLResponse, **ERRORS})
+    def get_public_url(query: PublicURLQuery):
+        with read_session(backend) as session:
+            row = session.execute(select(Download).where(Download.uuid == query.videoDownloadUUID)).scalar_one_or_none()
+        if row is None:
+            raise ApiError("downloadNotFound", f"no download with UUID {query.videoDownloadUUID!r}")
+        if row.status == DownloadStatusEnum.FAILED:
+            raise ApiError("downloadFailed", f"the download failed: {row.errorMessage}")
+        if row.status != DownloadStatusEnum.COMPLETED:
+            raise ApiError("downloadNotReady", f"the download is {row.status.value}; try again when it is COMPLETED")
+        if query.URLType == URLTypeEnum.S3:
+            raise ApiError("s3NotConfigured", "S3 publishing is not configured on this server")
+        return {"publicURL": f"{settings.HTTPSBASEURL}/{row.fileName}"}
+
+    return app
+
+
+class read_session:
+    """A read-only session; a database that is missing or unreadable becomes serviceUnavailable."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    def __enter__(self):
+        self.session = self.backend.session()
+        return self.session
+
+    def __exit__(self, kind, error, traceback):
+        self.session.close()
+        if isinstance(error, OperationalError):
+            log.warning("database read failed: %s", error)
+            raise ApiError("serviceUnavailable", "the database cannot be read right now") from error
+        return False
+
+
+def download_item(row: Download) -> dict:
+    return DownloadItem(
+        downloadUUID=row.uuid, downloadStatus=row.status, videoURL=row.videoURL,
+        ytdlpCLIParameters=row.ytdlpParameters or [], downloadSizeInBytes=row.sizeInBytes, progress=row.progress,
+        speedBytesPerSecond=row.speedBytesPerSecond, etaSeconds=row.etaSeconds, errorMessage=row.errorMessage,
+        fileName=row.fileName, attempts=row.attempts, createdAt=bus.iso(row.createdAt),
+        updatedAt=bus.iso(row.updatedAt),
+    ).model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,75 @@
+"""Request and response models of the REST API (they are also its OpenAPI document)."""
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.models import DownloadStatusEnum
+
+
+class ErrorResponse(BaseModel):
+    """Every error, whatever its cause, is HTTP 418 with this body."""
+    errorCode: str = Field(..., description="Stable camelCase code, e.g. invalidVideoURL, downloadNotFound")
+    errorMessage: str = Field(..., description="What went wrong, for a human")
+
+
+class HelloResponse(BaseModel):
+    message: str
+    service: str
+
+
+class InitiateDownloadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    videoURL: str = Field(..., min_length=1, max_length=4096, description="http(s) URL of the video page or file")
+    ytdlpCLIParameters: str | list[str] | None = Field(
+        None, max_length=4096,
+        description="yt-dlp options as typed on a command line (or a JSON array of strings); only the "
+                    "reviewed options listed in the README are accepted")
+
+
+class InitiateDownloadResponse(BaseModel):
+    downloadUUID: str
+
+
+class ListDownloadsQuery(BaseModel):
+    overLastPeriodDurationInMinutes: int = Field(60, gt=0, le=10 * 365 * 24 * 60,
+                                                 description="Only downloads created in this many last minutes")
+    onlyShowOngoingDownloads: bool = Field(False, description="Only PENDING and DOWNLOADING downloads")
+    maxResults: int = Field(1000, ge=1, le=10000, description="At most this many downloads, newest first")
+
+
+class DownloadItem(BaseModel):
+    downloadUUID: str
+    downloadStatus: DownloadStatusEnum
+    videoURL: str
+    ytdlpCLIParameters: list[str]
+    downloadSizeInBytes: int | None = Field(None, description="Final size once COMPLETED; expected size before")
+    progress: float | None = Field(None, ge=0, le=100)
+    speedBytesPerSecond: float | None = None
+    etaSeconds: int | None = None
+    errorMessage: str | None = Field(None, description="Why a FAILED download failed")
+    fileName: str | None = None
+    attempts: int
+    createdAt: str
+    updatedAt: str
+
+
+class ListDownloadsResponse(BaseModel):
+    downloads: list[DownloadItem]
+
+
+class URLTypeEnum(str, Enum):
+    HTTPS = "HTTPS"
+    S3 = "S3"
+
+
+class PublicURLQuery(BaseModel):
+    videoDownloadUUID: str = Field(..., max_length=64)
+    URLType: URLTypeEnum = URLTypeEnum.HTTPS
+
+
+class PublicURLResponse(BaseModel):
+    publicURL: str
+    s3URI: str | None = None
+    expiresAt: str | None = None

@@ -1,0 +1,3 @@
+from services.dbwriter.service import main
+
+main()

@@ -1,0 +1,171 @@
+"""The DB writer: the only process that writes the SQLite file.
+
+It drains whatever commands and events are waiting, applies them in one transaction, commits, and only
+then answers the commands (group commit): callers never hear "ok" for something that is not on disk.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import zmq
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common import bus
+from common.config import Settings, load_settings
+from common.db import session_factory, upgrade_schema, writer_engine
+from common.logs import setup_logging
+from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
+
+log = logging.getLogger("dbwriter")
+
+MAX_BATCH = 1000
+
+
+class DBWriter:
+    def __init__(self, settings: Settings):
+        self.engine = writer_engine(settings.SQLITEFILEPATH)
+        upgrade_schema(self.engine)
+        self.sessions = session_factory(self.engine)
+        self.commands = bus.bind(settings, "dbwriter-commands", zmq.ROUTER)
+        self.events = bus.bind(settings, "dbwriter-events", zmq.PULL)
+        self.poller = zmq.Poller()
+        self.poller.register(self.commands, zmq.POLLIN)
+        self.poller.register(self.events, zmq.POLLIN)
+
+    def run_forever(self) -> None:
+        log.info("ready: database %s", self.engine.url.database)
+        while True:
+            if self.poller.poll(1000):
+                self.process_waiting()
+
+    def _drain(self, socket: zmq.Socket) -> list[list[bytes]]:
+        frames = []
+        while len(frames) < MAX_BATCH:
+            try:
+                frames.append(socket.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        return frames
+
+    def process_waiting(self) -> None:
+        requests = []
+        for identity, *_, payload in self._drain(self.commands):
+            try:
+                requests.append((identity, bus.Envelope.model_validate_json(payload)))
+            except ValueError as error:
+                log.warning("malformed command dropped: %s", str(error).splitlines()[0])
+        progress: dict[str, bus.ProgressUpdate] = {}
+        for *_, payload in self._drain(self.events):
+            try:
+                event = bus.decode(payload)
+            except ValueError as error:
+                log.warning("malformed event dropped: %s", str(error).splitlines()[0])
+                continue
+            if isinstance(event, bus.ProgressUpdate):
+                progress[event.uuid] = event
+        if not requests and not progress:
+            return
+        replies = []
+        try:
+            with self.sessions.begin() as session:
+                for identity, envelope in requests:
+                    replies.append((identity, self.apply(session, envelope)))
+                for event in progress.values():
+                    self.apply_progress(session, event)
+        except Exception as error:  # the batch is rolled back: nobody may be told it succeeded
+            log.error("commit failed, batch of %d commands rolled back: %s", len(requests), error)
+            replies = [(identity, bus.Reply(requestId=envelope.requestId, ok=False, error=f"database error: {error}"))
+                       for identity, envelope in requests]
+        for identity, reply in replies:
+            self.commands.send_multipart([identity, b"", bus.encode(reply)])
+
+    def apply(self, session: Session, envelope: bus.Envelope) -> bus.Reply:
+        command = envelope.body
+        handler = getattr(self, "on_" + command.type, None)
+        if handler is None:
+            return bus.Reply(requestId=envelope.requestId, ok=False, error=f"not a command: {command.type}")
+        ok, error, attempt = handler(session, command)
+        return bus.Reply(requestId=envelope.requestId, ok=ok, error=error, attempt=attempt)
+
+    @staticmethod
+    def _row(session: Session, uuid: str) -> Download | None:
+        return session.execute(select(Download).where(Download.uuid == uuid)).scalar_one_or_none()
+
+    def on_Ping(self, session, command: bus.Ping):
+        return True, None, None
+
+    def on_CreateDownload(self, session, command: bus.CreateDownload):
+        if command.deadline < time.time():
+            return False, "request expired before it could be stored", None
+        if self._row(session, command.uuid) is not None:
+            return False, "uuid already exists", None
+        session.add(Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
+                             status=DownloadStatusEnum.PENDING, attempts=0))
+        log.info("download=%s created PENDING url=%s", command.uuid, command.videoURL)
+        return True, None, None
+
+    def on_StartAttempt(self, session, command: bus.StartAttempt):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return False, "unknown download", None
+        if row.status not in ONGOING_STATUSES:
+            return False, f"download is {row.status.value}", None
+        row.attempts += 1
+        row.status = DownloadStatusEnum.DOWNLOADING
+        row.startedAt = utcnow()
+        row.progress, row.sizeInBytes, row.speedBytesPerSecond, row.etaSeconds = 0.0, None, None, None
+        log.info("download=%s DOWNLOADING attempt=%d", row.uuid, row.attempts)
+        return True, None, row.attempts
+
+    def on_FinishDownload(self, session, command: bus.FinishDownload):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return False, "unknown download", None
+        if row.status != DownloadStatusEnum.DOWNLOADING or row.attempts != command.attempt:
+            log.info("download=%s stale result of attempt %d ignored (row is %s, attempt %d)",
+                     row.uuid, command.attempt, row.status.value, row.attempts)
+            return True, "stale attempt ignored", row.attempts
+        row.status = DownloadStatusEnum(command.status)
+        row.finishedAt = utcnow()
+        row.speedBytesPerSecond, row.etaSeconds = None, None
+        if row.status == DownloadStatusEnum.COMPLETED:
+            row.progress, row.sizeInBytes, row.fileName, row.errorMessage = 100.0, command.sizeInBytes, command.fileName, None
+            log.info("download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
+        else:
+            row.errorMessage = command.errorMessage or "download failed"
+            log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
+        return True, None, row.attempts
+
+    def on_RequeueDownload(self, session, command: bus.RequeueDownload):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return False, "unknown download", None
+        if row.status not in ONGOING_STATUSES:
+            return True, f"download is {row.status.value}", row.attempts
+        if row.attempts >= command.maxAttempts:
+            row.status = DownloadStatusEnum.FAILED
+            row.finishedAt = utcnow()
+            row.errorMessage = f"gave up after {row.attempts} attempts: {command.reason}"
+            log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
+        else:
+            row.status = DownloadStatusEnum.PENDING
+            row.progress, row.speedBytesPerSecond, row.etaSeconds = None, None, None
+            log.info("download=%s PENDING again after attempt %d: %s", row.uuid, row.attempts, command.reason)
+        return True, None, row.attempts
+
+    def apply_progress(self, session: Session, event: bus.ProgressUpdate) -> None:
+        row = self._row(session, event.uuid)
+        if row is None or row.status != DownloadStatusEnum.DOWNLOADING or row.attempts != event.attempt:
+            return
+        row.progress = event.progress
+        row.sizeInBytes = event.sizeInBytes
+        row.speedBytesPerSecond = event.speedBytesPerSecond
+        row.etaSeconds = event.etaSeconds
+
+
+def main() -> None:
+    setup_logging("dbwriter")
+    settings = load_settings()
+    DBWriter(settings).run_forever()

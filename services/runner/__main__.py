@@ -1,0 +1,3 @@
+from services.runner.service import main
+
+main()

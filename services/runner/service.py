@@ -1,0 +1,297 @@
+"""The runner: runs yt-dlp for each download the scheduler hands it, and reports what really happened.
+
+Each download runs in a spare, already-warmed yt-dlp process (see warm_ytdlp), in its own process group so
+that yt-dlp and its ffmpeg children can be killed together. The scheduler learns which downloads are alive
+from a heartbeat; the DB writer learns progress (coalesced) and the final state (acknowledged).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+import zmq
+
+from common import bus
+from common.config import Settings, load_settings
+from common.logs import setup_logging
+from common.ytdlp import FILE_MARKER, PROGRESS_MARKER, build_command_line
+from services.runner.media import check_final_file, parse_progress
+
+log = logging.getLogger("runner")
+
+HEARTBEAT_SECONDS = 1.0
+PROGRESS_INTERVAL_SECONDS = 0.3
+ENDED_ADDRESS = "inproc://runner-ended"
+
+
+class SparePool:
+    """yt-dlp processes started ahead of need, each waiting on stdin for one argument list."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._spares: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+        self._all: set[subprocess.Popen] = set()
+
+    def _spawn(self) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "services.runner.warm_ytdlp"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, cwd=Path(__file__).resolve().parents[2], text=True, bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._all.add(process)
+        return process
+
+    def top_up(self) -> None:
+        with self._lock:
+            self._spares = [p for p in self._spares if p.poll() is None]
+            while len(self._spares) < self.size:
+                self._spares.append(self._spawn())
+
+    def take(self) -> subprocess.Popen:
+        with self._lock:
+            while self._spares:
+                process = self._spares.pop(0)
+                if process.poll() is None:
+                    break
+            else:
+                process = self._spawn()
+            if len(self._spares) < self.size:
+                self._spares.append(self._spawn())
+            return process
+
+    def forget(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._all.discard(process)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            for process in self._all:
+                kill_group(process)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class Job(threading.Thread):
+    """One attempt at one download, from StartAttempt to an acknowledged final state."""
+
+    def __init__(self, runner: Runner, order: bus.StartDownload):
+        super().__init__(name=f"job-{order.uuid}", daemon=True)
+        self.runner, self.order, self.settings = runner, order, runner.settings
+        self.requester = bus.Requester(self.settings)
+        self.process: subprocess.Popen | None = None
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            log.exception("download=%s runner job crashed", self.order.uuid)
+        finally:
+            self.requester.close()
+            self.runner.job_ended(self.order.uuid)
+
+    def _run(self) -> None:
+        uuid = self.order.uuid
+        reply = self.requester.request_until_answered(bus.StartAttempt(uuid=uuid), stop=self.runner.stopping)
+        if reply is None:
+            return
+        if not reply.ok:
+            log.info("download=%s not started: %s", uuid, reply.error)
+            return
+        attempt = reply.attempt
+        status, size, file_name, error = self._download(attempt)
+        if self.runner.stopping.is_set():
+            return  # the scheduler of the next start re-runs it; partial files let yt-dlp resume
+        if status == "FAILED":
+            remove_partial_files(uuid, self.settings)
+        final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
+                                   fileName=file_name, errorMessage=error)
+        if self.requester.request_until_answered(final, stop=self.runner.stopping) is None:
+            return
+        if status == "COMPLETED":
+            self.runner.publisher.send(bus.DownloadCompleted(uuid=uuid))
+
+    def _download(self, attempt: int) -> tuple[str, int | None, str | None, str | None]:
+        uuid, settings = self.order.uuid, self.settings
+        arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
+                                       settings.VIDEODATAPATH, settings.partial_path)
+        self.process = process = self.runner.spares.take()
+        try:
+            process.stdin.write(json.dumps(arguments) + "\n")
+            process.stdin.close()
+            reported_file, last_error, stalled = self._follow_output(process, attempt)
+            returncode = process.wait()
+        finally:
+            kill_group(process)
+            self.runner.spares.forget(process)
+        log.info("download=%s yt-dlp exited returncode=%d", uuid, returncode)
+        if stalled:
+            return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
+                                          f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
+        if returncode != 0:
+            return "FAILED", None, None, last_error or f"yt-dlp exited with code {returncode}"
+        path, problem = check_final_file(reported_file, uuid, settings.VIDEODATAPATH)
+        if problem:
+            return "FAILED", None, None, problem
+        return "COMPLETED", path.stat().st_size, path.name, None
+
+    def _follow_output(self, process: subprocess.Popen, attempt: int) -> tuple[str | None, str | None, bool]:
+        """Streams yt-dlp's stdout and stderr until both close; kills it when it stays silent too long."""
+        uuid = self.order.uuid
+        reported_file = last_error = None
+        last_sent = 0.0
+        pending = None
+        selector = selectors.DefaultSelector()
+        selector.register(process.stdout, selectors.EVENT_READ, "out")
+        selector.register(process.stderr, selectors.EVENT_READ, "err")
+        last_output = time.monotonic()
+        open_streams = 2
+        while open_streams:
+            timeout = last_output + self.settings.STALLTIMEOUTSECONDS - time.monotonic()
+            events = selector.select(timeout=max(0.0, min(timeout, PROGRESS_INTERVAL_SECONDS)))
+            now = time.monotonic()
+            for key, _ in events:
+                line = key.fileobj.readline()
+                if not line:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                    continue
+                last_output = now
+                line = line.rstrip("\n")
+                if key.data == "out" and line.startswith(PROGRESS_MARKER):
+                    pending = parse_progress(line[len(PROGRESS_MARKER):]) or pending
+                elif key.data == "out" and line.startswith(FILE_MARKER):
+                    try:
+                        reported_file = json.loads(line[len(FILE_MARKER):])
+                    except ValueError:
+                        reported_file = None
+                elif key.data == "err" and line.startswith("ERROR:"):
+                    last_error = line.removeprefix("ERROR:").strip()
+                    log.info("download=%s yt-dlp error: %s", uuid, last_error)
+            if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
+                self.runner.progress.send(bus.ProgressUpdate(
+                    uuid=uuid, attempt=attempt, progress=pending.percent, sizeInBytes=pending.total_bytes,
+                    speedBytesPerSecond=pending.speed, etaSeconds=pending.eta))
+                pending, last_sent = None, now
+            if self.cancelled.is_set() or now - last_output > self.settings.STALLTIMEOUTSECONDS:
+                kill_group(process)
+                selector.close()
+                return reported_file, last_error, not self.cancelled.is_set()
+        selector.close()
+        return reported_file, last_error, False
+
+
+def remove_partial_files(uuid: str, settings: Settings) -> None:
+    for folder in (settings.partial_path, settings.VIDEODATAPATH):
+        for path in folder.glob(f"{uuid}*"):
+            try:
+                path.unlink()
+            except OSError as error:
+                log.warning("download=%s could not remove %s: %s", uuid, path.name, error)
+
+
+class Runner:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.runner_id = uuidlib.uuid4().hex
+        self.started_at = time.time()
+        self.stopping = threading.Event()
+        self.inbox = bus.bind(settings, "runner", zmq.PULL)
+        self.ended = zmq.Context.instance().socket(zmq.PULL)
+        self.ended.bind(ENDED_ADDRESS)
+        self.scheduler = bus.Pusher(settings, "scheduler")
+        self.progress = bus.Pusher(settings, "dbwriter-events")
+        self.publisher = bus.Pusher(settings, "publisher")
+        self._lock = threading.Lock()
+        self.spares = SparePool(settings.WARMPROCESSES)
+        self.jobs: dict[str, Job] = {}
+
+    def job_ended(self, uuid: str) -> None:
+        """Called from a job thread; the main thread forwards it so the scheduler sees events in order."""
+        socket = zmq.Context.instance().socket(zmq.PUSH)
+        socket.connect(ENDED_ADDRESS)
+        socket.send_string(uuid)
+        socket.close()
+
+    def heartbeat(self) -> None:
+        self.scheduler.send(bus.RunnerHeartbeat(
+            runnerId=self.runner_id, runnerStartedAt=self.started_at, active=list(self.jobs)))
+
+    def run_forever(self) -> None:
+        self.spares.top_up()
+        log.info("ready: id=%s, %d warm yt-dlp processes", self.runner_id, self.settings.WARMPROCESSES)
+        poller = zmq.Poller()
+        poller.register(self.inbox, zmq.POLLIN)
+        poller.register(self.ended, zmq.POLLIN)
+        next_heartbeat = 0.0
+        while not self.stopping.is_set():
+            ready = dict(poller.poll(max(0.0, next_heartbeat - time.monotonic()) * 1000))
+            if self.ended in ready:
+                while True:
+                    try:
+                        uuid = self.ended.recv_string(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.jobs.pop(uuid, None)
+                    self.scheduler.send(bus.DownloadEnded(uuid=uuid))
+            if self.inbox in ready:
+                while True:
+                    try:
+                        message = bus.decode(self.inbox.recv(zmq.NOBLOCK))
+                    except zmq.Again:
+                        break
+                    except ValueError as error:
+                        log.warning("malformed message dropped: %s", str(error).splitlines()[0])
+                        continue
+                    if isinstance(message, bus.StartDownload):
+                        self.start(message)
+            if time.monotonic() >= next_heartbeat:
+                self.heartbeat()
+                self.spares.top_up()
+                next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+
+    def start(self, order: bus.StartDownload) -> None:
+        if order.uuid in self.jobs:
+            return
+        job = Job(self, order)
+        self.jobs[order.uuid] = job
+        job.start()
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        for job in list(self.jobs.values()):
+            job.cancelled.set()
+        self.spares.kill_all()
+
+
+def main() -> None:
+    setup_logging("runner")
+    settings = load_settings()
+    runner = Runner(settings)
+
+    def stop(signum, _frame):
+        log.info("stopping on signal %d: killing yt-dlp processes", signum)
+        runner.shutdown()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        runner.run_forever()
+    finally:
+        runner.spares.kill_all()

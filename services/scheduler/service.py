@@ -1,0 +1,164 @@
+"""The scheduler: starts PENDING downloads in the order received, never more than MAXCONCURRENTDOWNLOADS.
+
+The queue itself is the database (PENDING rows by insertion order), so a restart loses nothing. In memory it
+keeps only which downloads the runner is working on, confirmed by the runner's heartbeats: a download that
+the runner stops reporting without having ended it, or that belonged to a runner that restarted, is put back
+in the queue (or FAILED after MAXATTEMPTS) through the DB writer.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import zmq
+from sqlalchemy import select
+
+from common import bus
+from common.config import Settings, load_settings
+from common.db import reader_engine, session_factory
+from common.logs import setup_logging
+from common.models import Download, DownloadStatusEnum
+
+log = logging.getLogger("scheduler")
+
+RUNNER_SILENCE_SECONDS = 5.0
+UNCONFIRMED_SECONDS = 15.0
+RESCAN_SECONDS = 1.0
+
+
+@dataclass
+class Dispatched:
+    dispatched_at: float
+    confirmed: bool = False
+
+
+class Scheduler:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.inbox = bus.bind(settings, "scheduler", zmq.PULL)
+        self.to_runner = bus.Pusher(settings, "runner")
+        self.requester = bus.Requester(settings)
+        self.sessions = None
+        self.running: dict[str, Dispatched] = {}
+        self.runner_id: str | None = None
+        self.runner_seen_at = 0.0
+        self.recovered = False
+
+    def _session(self):
+        if self.sessions is None:
+            if not self.settings.SQLITEFILEPATH.exists():
+                return None
+            self.sessions = session_factory(reader_engine(self.settings.SQLITEFILEPATH))
+        return self.sessions()
+
+    def run_forever(self) -> None:
+        log.info("ready: at most %d downloads at once", self.settings.MAXCONCURRENTDOWNLOADS)
+        next_scan = 0.0
+        while True:
+            dirty = False
+            if self.inbox.poll(max(0.0, next_scan - time.monotonic()) * 1000):
+                while True:
+                    try:
+                        message = bus.decode(self.inbox.recv(zmq.NOBLOCK))
+                    except zmq.Again:
+                        break
+                    except ValueError as error:
+                        log.warning("malformed message dropped: %s", str(error).splitlines()[0])
+                        continue
+                    dirty |= self.handle(message)
+            if dirty or time.monotonic() >= next_scan:
+                try:
+                    self.dispatch()
+                except Exception as error:  # database not there yet, or DB writer away: try again soon
+                    log.warning("dispatch postponed: %s", error)
+                next_scan = time.monotonic() + RESCAN_SECONDS
+
+    def handle(self, message: bus.Message) -> bool:
+        """Updates what is running; True when a slot may have freed or work arrived."""
+        if isinstance(message, bus.DownloadQueued):
+            return True
+        if isinstance(message, bus.DownloadEnded):
+            self.running.pop(message.uuid, None)
+            return True
+        if isinstance(message, bus.RunnerHeartbeat):
+            self.on_heartbeat(message)
+            return True
+        return False
+
+    def on_heartbeat(self, beat: bus.RunnerHeartbeat) -> None:
+        active = set(beat.active)
+        if beat.runnerId != self.runner_id:
+            if self.runner_id is not None:
+                log.info("runner restarted (now %s)", beat.runnerId)
+            self.runner_id = beat.runnerId
+            for uuid, entry in list(self.running.items()):
+                if uuid not in active and entry.dispatched_at < beat.runnerStartedAt:
+                    self.lost(uuid, "the runner stopped during the download")
+        self.runner_seen_at = time.monotonic()
+        for uuid in active:
+            entry = self.running.setdefault(uuid, Dispatched(time.time()))
+            entry.confirmed = True
+        now = time.time()
+        for uuid, entry in list(self.running.items()):
+            if uuid in active:
+                continue
+            if entry.confirmed:
+                self.lost(uuid, "the runner lost the download")
+            elif now - entry.dispatched_at > UNCONFIRMED_SECONDS:
+                self.lost(uuid, "the runner never started the download")
+        if not self.recovered:
+            self.recover_orphans(active)
+
+    def recover_orphans(self, active: set[str]) -> None:
+        """At start: DOWNLOADING rows that no runner works on go back to the queue."""
+        session = self._session()
+        if session is None:
+            return
+        with session:
+            orphans = session.execute(select(Download.uuid).where(
+                Download.status == DownloadStatusEnum.DOWNLOADING)).scalars().all()
+        for uuid in orphans:
+            if uuid not in active:
+                self.requeue(uuid, "the service restarted during the download")
+        self.recovered = True
+
+    def lost(self, uuid: str, reason: str) -> None:
+        self.running.pop(uuid, None)
+        self.requeue(uuid, reason)
+
+    def requeue(self, uuid: str, reason: str) -> None:
+        log.info("download=%s requeued: %s", uuid, reason)
+        self.requester.request_until_answered(bus.RequeueDownload(
+            uuid=uuid, reason=reason, maxAttempts=self.settings.MAXATTEMPTS))
+
+    def dispatch(self) -> None:
+        if not self.recovered or time.monotonic() - self.runner_seen_at > RUNNER_SILENCE_SECONDS:
+            return
+        free = self.settings.MAXCONCURRENTDOWNLOADS - len(self.running)
+        if free <= 0:
+            return
+        session = self._session()
+        if session is None:
+            return
+        with session:
+            rows = session.execute(
+                select(Download.uuid, Download.videoURL, Download.ytdlpParameters)
+                .where(Download.status == DownloadStatusEnum.PENDING)
+                .order_by(Download.id)
+                .limit(free + len(self.running))).all()
+        for uuid, video_url, parameters in rows:
+            if free <= 0:
+                break
+            if uuid in self.running:
+                continue
+            self.running[uuid] = Dispatched(time.time())
+            self.to_runner.send(bus.StartDownload(
+                uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time()))
+            log.info("download=%s dispatched (%d running)", uuid, len(self.running))
+            free -= 1
+
+
+def main() -> None:
+    setup_logging("scheduler")
+    Scheduler(load_settings()).run_forever()

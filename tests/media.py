@@ -1,0 +1,156 @@
+"""Media the tests download: generated with ffmpeg, served by a loopback HTTP server started by the tests."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+THROTTLE_CHUNK = 16 * 1024
+THROTTLE_DELAY = 0.05  # about 320 KB/s per connection
+
+
+def generate_media(folder: Path) -> Path:
+    """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), an HLS stream, and non-media."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = ["-f", "lavfi", "-i", "testsrc=duration={d}:size=320x240:rate=25",
+              "-f", "lavfi", "-i", "sine=frequency=440:duration={d}"]
+
+    def encode(name: str, duration: int, extra: list[str]) -> None:
+        target = folder / name
+        if not target.exists():
+            arguments = [part.format(d=duration) for part in source]
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *arguments, "-c:v", "libx264", "-pix_fmt",
+                            "yuv420p", "-c:a", "aac", "-shortest", *extra, str(target)], check=True)
+
+    encode("clip.mp4", 3, [])
+    encode("long.mp4", 10, ["-b:v", "1200k", "-minrate", "1200k", "-maxrate", "1200k", "-bufsize", "1200k"])
+    hls = folder / "hls"
+    hls.mkdir(exist_ok=True)
+    if not (hls / "index.m3u8").exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c:v", "libx264",
+                        "-g", "25", "-c:a", "aac", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+                        str(hls / "index.m3u8")], check=True)
+    (folder / "notes.txt").write_text("just some text, not a video\n" * 20)
+    (folder / "page.html").write_text("<!doctype html><html><head><title>No video here</title></head>"
+                                      "<body><p>Nothing to see.</p></body></html>")
+    return folder
+
+
+class MediaHandler(SimpleHTTPRequestHandler):
+    """Serves the media folder; /slow/<file> is throttled, /stall/<file> stops sending after a few bytes,
+    /redirect?to=<url> redirects. Every request is recorded for the tests to inspect."""
+
+    server: "MediaServer"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        self.server.record(self.path)
+        if path == "/redirect":
+            target = self.path.split("to=", 1)[1] if "to=" in self.path else "/"
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        for prefix, mode in (("/slow/", "slow"), ("/stall/", "stall")):
+            if path.startswith(prefix):
+                return self._send_throttled(path[len(prefix):], mode)
+        return super().do_GET()
+
+    def _send_throttled(self, name: str, mode: str) -> None:
+        file = Path(self.directory) / name
+        if not file.is_file():
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        data = file.read_bytes()
+        start = 0
+        match = re.match(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if match and int(match[1]) < len(data):
+            start = int(match[1])
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.server.transfer_started(self.path)
+        try:
+            position = start
+            while position < len(data):
+                self.wfile.write(data[position:position + THROTTLE_CHUNK])
+                self.wfile.flush()
+                position += THROTTLE_CHUNK
+                if mode == "stall" and position > 4 * THROTTLE_CHUNK:
+                    self.server.stalled.wait(600)
+                    return
+                time.sleep(THROTTLE_DELAY)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            self.server.transfer_ended(self.path)
+
+
+class MediaServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, folder: Path, host: str = "127.0.0.1"):
+        handler = lambda *args, **kwargs: MediaHandler(*args, directory=str(folder), **kwargs)  # noqa: E731
+        super().__init__((host, 0), handler)
+        self.lock = threading.Lock()
+        self.requests: list[str] = []
+        self.active: set[str] = set()
+        self.max_active = 0
+        self.transfer_order: list[str] = []
+        self.stalled = threading.Event()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def record(self, path: str) -> None:
+        with self.lock:
+            self.requests.append(path)
+
+    def transfer_started(self, path: str) -> None:
+        with self.lock:
+            self.active.add(path)
+            self.max_active = max(self.max_active, len(self.active))
+            if path not in self.transfer_order:
+                self.transfer_order.append(path)
+
+    def transfer_ended(self, path: str) -> None:
+        with self.lock:
+            self.active.discard(path)
+
+    def reset_counters(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.transfer_order.clear()
+            self.max_active = len(self.active)
+
+    def close(self) -> None:
+        self.stalled.set()
+        self.shutdown()
+        self.server_close()
+
+
+def ffprobe_streams(path: Path) -> list[str]:
+    result = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+                             str(path)], capture_output=True, text=True)
+    return result.stdout.split() if result.returncode == 0 else []
+
+
+def is_readable_by_others(path: Path) -> bool:
+    return bool(os.stat(path).st_mode & 0o004)

@@ -1,0 +1,174 @@
+"""The real local stack (ops/run-stack: supervisord, all services, nginx) started in a private folder."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+APP_DIR = Path(__file__).resolve().parents[1]
+PYTHON = APP_DIR / ".venv" / "bin" / "python"
+SERVICES = ("api", "dbwriter", "scheduler", "runner")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+             message: str = "condition") -> Any:
+    """Polls until predicate returns something truthy; fails the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # the thing polled may not be up yet
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last error: {last_error})")
+
+
+class Stack:
+    def __init__(self, **settings: str):
+        self.folder = Path(tempfile.mkdtemp(prefix="prt-stack-", dir="/tmp"))
+        self.folder.chmod(0o755)  # nginx workers (nobody) read the video folder inside it
+        self.api_port, self.https_port = free_port(), free_port()
+        self.data = self.folder / "data"
+        self.db = self.folder / "db" / "prt-videodownloader.sqlite"
+        self.run = self.folder / "run"
+        self.env = {
+            **os.environ,
+            "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(self.db),
+            "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(self.data),
+            "PRT_VIDEODOWNLOADER_RUNPATH": str(self.run),
+            "PRT_VIDEODOWNLOADER_APIPORT": str(self.api_port),
+            "PRT_VIDEODOWNLOADER_HTTPSPORT": str(self.https_port),
+            "PRT_VIDEODOWNLOADER_HTTPSBASEURL": f"https://127.0.0.1:{self.https_port}/videodownloader",
+            # the tests' media server is on loopback: keep only link-local (cloud metadata) blocked
+            "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": "169.254.0.0/16,fe80::/10",
+            **settings,
+        }
+        self.log_path = self.folder / "stack.log"
+        self.process: subprocess.Popen | None = None
+
+    # --- life cycle ---------------------------------------------------------------------------------------
+    def start(self) -> "Stack":
+        log = open(self.log_path, "ab")  # append mode: supervisord's own lines must not overwrite children's
+        self.process = subprocess.Popen([str(APP_DIR / "ops" / "run-stack")], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        wait_for(lambda: self.hello_ok() and self.all_running(), timeout=60, message="the stack to start")
+        return self
+
+    def hello_ok(self) -> bool:
+        return requests.get(f"{self.api}/api/hello", timeout=2).status_code == 200
+
+    def all_running(self, services=SERVICES) -> bool:
+        status = self.status()
+        return all(status.get(name, ("", None))[0] == "RUNNING" for name in services)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- supervisord ---------------------------------------------------------------------------------------
+    def ctl(self, *arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(PYTHON), "-m", "supervisor.supervisorctl", "-s",
+                               f"unix://{self.run}/supervisor.sock", *arguments],
+                              capture_output=True, text=True, timeout=60)
+
+    def status(self) -> dict[str, tuple[str, int | None]]:
+        result = {}
+        for line in self.ctl("status").stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else None
+                result[parts[0]] = (parts[1], pid)
+        return result
+
+    def pid(self, service: str) -> int:
+        return self.status()[service][1]
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    # --- API -------------------------------------------------------------------------------------------------
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def https(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def initiate(self, video_url: str, parameters: Any = None) -> requests.Response:
+        body = {"videoURL": video_url}
+        if parameters is not None:
+            body["ytdlpCLIParameters"] = parameters
+        return requests.post(f"{self.api}/api/initiateDownload", json=body, timeout=30)
+
+    def start_download(self, video_url: str, parameters: Any = None) -> str:
+        response = self.initiate(video_url, parameters)
+        assert response.status_code == 200, response.text
+        return response.json()["downloadUUID"]
+
+    def downloads(self, **query: Any) -> list[dict]:
+        response = requests.get(f"{self.api}/api/listDownloads", params=query, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["downloads"]
+
+    def download(self, uuid: str) -> dict | None:
+        return next((item for item in self.downloads(overLastPeriodDurationInMinutes=100000)
+                     if item["downloadUUID"] == uuid), None)
+
+    def wait_until_final(self, uuid: str, timeout: float = 60) -> dict:
+        return wait_for(lambda: (item := self.download(uuid)) and item["downloadStatus"] in ("COMPLETED", "FAILED")
+                        and item, timeout=timeout, message=f"download {uuid} to finish")
+
+    def public_url(self, uuid: str, url_type: str = "HTTPS") -> requests.Response:
+        return requests.get(f"{self.api}/api/getVideoDownloadPublicURL",
+                            params={"videoDownloadUUID": uuid, "URLType": url_type}, timeout=30)
+
+    def row_count(self) -> int:
+        if not self.db.exists():
+            return 0
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT count(*) FROM downloads").fetchone()[0]
+
+
+def ytdlp_processes() -> list[int]:
+    """PIDs of the warm yt-dlp processes that have been handed a download (their stdin is closed)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"services.runner.warm_ytdlp" in cmdline:
+            pids.append(int(entry.name))
+    return pids

@@ -159,8 +159,8 @@ class Stack:
             return connection.execute("SELECT count(*) FROM downloads").fetchone()[0]
 
 
-def ytdlp_processes() -> list[int]:
-    """PIDs of the warm yt-dlp processes that have been handed a download (their stdin is closed)."""
+def ytdlp_processes(parent: int | None = None) -> list[int]:
+    """PIDs of the runner's yt-dlp processes (spares and running ones), of one runner when parent is given."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -169,6 +169,15 @@ def ytdlp_processes() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"services.runner.warm_ytdlp" in cmdline:
+        if b"services.runner.warm_ytdlp" not in cmdline:
+            continue
+        if parent is None or parent_pid(int(entry.name)) == parent:
             pids.append(int(entry.name))
     return pids
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-FILE_NAME = re.compile(r"^[0-9a-f-]{36}\.[A-Za-z0-9]{1,10}$")
+FILE_NAME = re.compile(r"^[0-9a-f-]{36}\.[A-Za-z0-9_]{1,16}$")
 
 
 @dataclass(frozen=True)

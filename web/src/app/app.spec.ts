@@ -1,0 +1,40 @@
+import { TestBed } from '@angular/core/testing';
+import { provideHttpClient } from '@angular/common/http';
+import { HttpTestingController, provideHttpClientTesting } from '@angular/common/http/testing';
+import { App } from './app';
+import { byTestId, typeInto } from './testing';
+
+describe('App', () => {
+  it('refreshes the list once after a download is started', async () => {
+    TestBed.configureTestingModule({
+      imports: [App],
+      providers: [provideHttpClient(), provideHttpClientTesting()],
+    });
+    const http = TestBed.inject(HttpTestingController);
+    const fixture = TestBed.createComponent(App);
+    await fixture.whenStable();
+
+    expect((fixture.nativeElement as HTMLElement).querySelector('h1')?.textContent).toContain(
+      'Video downloader',
+    );
+    http.expectOne((r) => r.url === 'api/listDownloads').flush({ downloads: [] });
+    await fixture.whenStable();
+
+    typeInto(byTestId<HTMLInputElement>(fixture, 'video-url')!, 'https://example.com/v/1');
+    byTestId<HTMLButtonElement>(fixture, 'submit-download')!.click();
+    http.expectOne('api/initiateDownload').flush({ downloadUUID: 'new-uuid' });
+    await fixture.whenStable();
+
+    http.expectOne((r) => r.url === 'api/listDownloads').flush({ downloads: [] });
+    await fixture.whenStable();
+    http.verify();
+  });
+});
+
+describe('test environment', () => {
+  it('runs in a real Chromium, not a simulated DOM', () => {
+    expect(navigator.userAgent).toMatch(/Chrome\/\d+/);
+    expect(navigator.userAgent).not.toMatch(/jsdom|happy-dom/i);
+    expect(typeof (window as unknown as { chrome?: unknown }).chrome).toBe('object');
+  });
+});

@@ -1,0 +1,17 @@
+import { Component, viewChild } from '@angular/core';
+import { DownloadForm } from './download-form/download-form';
+import { DownloadsList } from './downloads-list/downloads-list';
+
+@Component({
+  selector: 'app-root',
+  imports: [DownloadForm, DownloadsList],
+  templateUrl: './app.html',
+})
+export class App {
+  private readonly list = viewChild.required(DownloadsList);
+
+  /** A new download was accepted: refresh the list once (no polling). */
+  protected onCreated(): void {
+    this.list().refresh();
+  }
+}

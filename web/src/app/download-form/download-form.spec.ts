@@ -1,0 +1,141 @@
+import { ComponentFixture, TestBed } from '@angular/core/testing';
+import { provideHttpClient } from '@angular/common/http';
+import { HttpTestingController, provideHttpClientTesting } from '@angular/common/http/testing';
+import { DownloadForm } from './download-form';
+import { TEAPOT, byTestId, text, typeInto } from '../testing';
+
+describe('DownloadForm', () => {
+  let fixture: ComponentFixture<DownloadForm>;
+  let http: HttpTestingController;
+  let created: string[];
+
+  beforeEach(async () => {
+    TestBed.configureTestingModule({
+      imports: [DownloadForm],
+      providers: [provideHttpClient(), provideHttpClientTesting()],
+    });
+    fixture = TestBed.createComponent(DownloadForm);
+    http = TestBed.inject(HttpTestingController);
+    created = [];
+    fixture.componentInstance.created.subscribe((uuid) => created.push(uuid));
+    await fixture.whenStable();
+  });
+
+  afterEach(() => http.verify());
+
+  function fill(url: string, params = ''): void {
+    typeInto(byTestId<HTMLInputElement>(fixture, 'video-url')!, url);
+    typeInto(byTestId<HTMLInputElement>(fixture, 'ytdlp-params')!, params);
+  }
+
+  async function submit(): Promise<void> {
+    byTestId<HTMLButtonElement>(fixture, 'submit-download')!.click();
+    await fixture.whenStable();
+  }
+
+  it('has a label on every control and the allowed-parameters hint', () => {
+    const root = fixture.nativeElement as HTMLElement;
+    for (const id of ['video-url', 'ytdlp-params']) {
+      expect(root.querySelector(`label[for="${id}"]`)).not.toBeNull();
+    }
+    const url = byTestId<HTMLInputElement>(fixture, 'video-url')!;
+    expect(url.type).toBe('url');
+    expect(url.required).toBe(true);
+    expect(text(root.querySelector('#ytdlp-params-hint'))).toContain('SponsorBlock');
+  });
+
+  it('posts the URL and parameters, disables submit while sending, then shows the UUID', async () => {
+    fill('https://example.com/watch?v=abc', ' -f best --embed-subs ');
+    await submit();
+
+    const req = http.expectOne('api/initiateDownload');
+    expect(req.request.method).toBe('POST');
+    expect(req.request.body).toEqual({
+      videoURL: 'https://example.com/watch?v=abc',
+      ytdlpCLIParameters: '-f best --embed-subs',
+    });
+    expect(byTestId<HTMLButtonElement>(fixture, 'submit-download')!.disabled).toBe(true);
+
+    req.flush({ downloadUUID: '0b6f1c3e-6a35-4d1c-9f1e-2f0f8d7f1a11' });
+    await fixture.whenStable();
+
+    expect(text(byTestId(fixture, 'created-uuid'))).toBe('0b6f1c3e-6a35-4d1c-9f1e-2f0f8d7f1a11');
+    expect(byTestId<HTMLButtonElement>(fixture, 'submit-download')!.disabled).toBe(false);
+    expect(created).toEqual(['0b6f1c3e-6a35-4d1c-9f1e-2f0f8d7f1a11']);
+    expect(byTestId(fixture, 'form-error')).toBeNull();
+  });
+
+  it('omits empty yt-dlp parameters', async () => {
+    fill('https://example.com/v/1');
+    await submit();
+    const req = http.expectOne('api/initiateDownload');
+    expect(req.request.body).toEqual({ videoURL: 'https://example.com/v/1' });
+    req.flush({ downloadUUID: 'u-1' });
+    await fixture.whenStable();
+  });
+
+  it('shows forbiddenYtdlpParameter next to the parameters field', async () => {
+    fill('https://example.com/v/1', '--exec rm');
+    await submit();
+    http
+      .expectOne('api/initiateDownload')
+      .flush(
+        { errorCode: 'forbiddenYtdlpParameter', errorMessage: 'The option --exec is not allowed.' },
+        TEAPOT,
+      );
+    await fixture.whenStable();
+
+    const err = byTestId(fixture, 'ytdlp-params-error');
+    expect(text(err)).toBe('The option --exec is not allowed.');
+    expect(byTestId(fixture, 'video-url-error')).toBeNull();
+    expect(byTestId(fixture, 'form-error')).toBeNull();
+    expect(byTestId(fixture, 'created-uuid')).toBeNull();
+    const params = byTestId<HTMLInputElement>(fixture, 'ytdlp-params')!;
+    expect(params.getAttribute('aria-invalid')).toBe('true');
+    expect(params.getAttribute('aria-describedby')).toContain('ytdlp-params-error');
+    // The error sits right after the parameters input, inside the same field.
+    expect(params.closest('.field')!.contains(err)).toBe(true);
+    expect(created).toEqual([]);
+  });
+
+  it('shows invalidVideoURL next to the URL field', async () => {
+    fill('https://not-a-video.example/');
+    await submit();
+    http
+      .expectOne('api/initiateDownload')
+      .flush({ errorCode: 'invalidVideoURL', errorMessage: 'Unsupported URL.' }, TEAPOT);
+    await fixture.whenStable();
+
+    const err = byTestId(fixture, 'video-url-error');
+    expect(text(err)).toBe('Unsupported URL.');
+    const url = byTestId<HTMLInputElement>(fixture, 'video-url')!;
+    expect(url.closest('.field')!.contains(err)).toBe(true);
+    expect(url.getAttribute('aria-invalid')).toBe('true');
+    expect(byTestId(fixture, 'ytdlp-params-error')).toBeNull();
+  });
+
+  it('shows other refusals as a form-level message', async () => {
+    fill('https://example.com/v/1');
+    await submit();
+    http
+      .expectOne('api/initiateDownload')
+      .flush(
+        { errorCode: 'serviceUnavailable', errorMessage: 'The queue is unavailable.' },
+        TEAPOT,
+      );
+    await fixture.whenStable();
+
+    expect(text(byTestId(fixture, 'form-error'))).toBe('The queue is unavailable.');
+    expect(byTestId(fixture, 'video-url-error')).toBeNull();
+    expect(byTestId(fixture, 'ytdlp-params-error')).toBeNull();
+  });
+
+  it('validates the URL locally without calling the server', async () => {
+    await submit();
+    expect(text(byTestId(fixture, 'video-url-error'))).toContain('Enter the URL');
+    fill('not a url');
+    await submit();
+    expect(text(byTestId(fixture, 'video-url-error'))).toContain('http');
+    http.expectNone('api/initiateDownload');
+  });
+});

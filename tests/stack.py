@@ -73,7 +73,8 @@ class Stack:
         return self
 
     def hello_ok(self) -> bool:
-        return requests.get(f"{self.api}/api/hello", timeout=2).status_code == 200
+        """The API answers (a stack that does not serve this client answers forbiddenClient: also up)."""
+        return requests.get(f"{self.api}/api/hello", timeout=2).status_code in (200, 418)
 
     def all_running(self, services=SERVICES) -> bool:
         status = self.status()
@@ -119,6 +120,11 @@ class Stack:
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ca(self) -> str:
+        """The self-signed certificate the local nginx generated (valid for 127.0.0.1)."""
+        return str(self.run / "tls" / "selfsigned.crt")
 
     @property
     def https(self) -> str:

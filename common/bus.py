@@ -61,6 +61,19 @@ class RequeueDownload(Message):
     maxAttempts: int
 
 
+class RecordUpload(Message):
+    """From the publisher once the file is in the bucket: the S3 link becomes available."""
+    type: Literal["RecordUpload"] = "RecordUpload"
+    uuid: str
+    s3Key: str
+
+
+class RecordUploadFailure(Message):
+    type: Literal["RecordUploadFailure"] = "RecordUploadFailure"
+    uuid: str
+    error: str
+
+
 class Ping(Message):
     type: Literal["Ping"] = "Ping"
 
@@ -119,11 +132,13 @@ class DownloadCompleted(Message):
 
 
 AnyMessage = Annotated[
-    Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, Ping, Reply, ProgressUpdate,
+    Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
+          Ping, Reply, ProgressUpdate,
           DownloadQueued, StartDownload, DownloadEnded, RunnerHeartbeat, DownloadCompleted],
     Field(discriminator="type"),
 ]
-Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, Ping]
+Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
+                Ping]
 _any_message = TypeAdapter(AnyMessage)
 
 

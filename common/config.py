@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     TLSCERTIFICATEPATH: str = Field(
         "", description="PEM certificate of the local nginx; empty: a self-signed one is made under RUNPATH/tls/.")
     TLSKEYPATH: str = Field("", description="PEM private key matching TLSCERTIFICATEPATH.")
+    S3ENDPOINTURL: str = Field(
+        "", description="S3 endpoint the service uploads finished files to (e.g. http://prt-videodownloader-rustfs:9000); "
+                        "empty: S3 publishing is off.")
+    S3PUBLICURL: str = Field(
+        "", description="S3 endpoint as clients reach it; presigned links are signed for this host. Empty: S3ENDPOINTURL.")
+    S3BUCKET: str = Field("prt-videodownloader", min_length=3, max_length=63,
+                          description="Bucket of the published videos (created when missing).")
+    S3ACCESSKEY: str = Field("", description="S3 access key (the RustFS RUSTFS_ACCESS_KEY).")
+    S3SECRETKEY: str = Field("", description="S3 secret key (the RustFS RUSTFS_SECRET_KEY).")
+    S3REGION: str = Field("us-east-1", description="Region used in S3 signatures.")
+    S3URLEXPIRYSECONDS: int = Field(86400, ge=1, le=7 * 24 * 3600,
+                                    description="Lifetime of presigned S3 links (at most 7 days, SigV4's limit).")
     APIWORKERS: int = Field(2, ge=1, le=64, description="gunicorn worker processes of the API.")
     APITHREADS: int = Field(8, ge=1, le=256, description="Threads per API worker.")
     BUSTIMEOUTSECONDS: float = Field(
@@ -81,6 +93,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http://)")
         return value.rstrip("/")
+
+    @field_validator("S3ENDPOINTURL", "S3PUBLICURL")
+    @classmethod
+    def _check_s3_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be empty or an http(s):// URL")
+        return value.rstrip("/")
+
+    @property
+    def s3_enabled(self) -> bool:
+        return bool(self.S3ENDPOINTURL)
 
     @field_validator("BUSBASEADDRESS")
     @classmethod

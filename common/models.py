@@ -61,6 +61,10 @@ class Download(Base):
     updatedAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
     startedAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finishedAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    s3Key: Mapped[str | None] = mapped_column(String(128))
+    s3UploadedAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    s3UploadAttempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    s3UploadError: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),

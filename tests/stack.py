@@ -15,7 +15,7 @@ import requests
 
 APP_DIR = Path(__file__).resolve().parents[1]
 PYTHON = APP_DIR / ".venv" / "bin" / "python"
-SERVICES = ("api", "dbwriter", "scheduler", "runner")
+SERVICES = ("api", "dbwriter", "scheduler", "runner", "publisher")
 
 
 def free_port() -> int:

@@ -94,6 +94,12 @@ class Backend:
         requester = self._thread_local("requester", lambda: bus.Requester(self.settings))
         return requester.request(command, timeout)
 
+    def presign(self, key: str) -> tuple[str, str]:
+        from common import s3
+
+        signer = self._thread_local("signer", lambda: s3.client(self.settings, public=True))
+        return s3.presigned_get(signer, self.settings.S3BUCKET, key, self.settings.S3URLEXPIRYSECONDS)
+
     def notify_scheduler(self, message: bus.Message) -> None:
         self._thread_local("scheduler", lambda: bus.Pusher(self.settings, "scheduler")).send(message)
 
@@ -191,13 +197,19 @@ def create_app(settings: Settings) -> OpenAPI:
             row = session.execute(select(Download).where(Download.uuid == query.videoDownloadUUID)).scalar_one_or_none()
         if row is None:
             raise ApiError("downloadNotFound", f"no download with UUID {query.videoDownloadUUID!r}")
+        if query.URLType == URLTypeEnum.S3 and not settings.s3_enabled:
+            raise ApiError("s3NotConfigured", "S3 publishing is not configured on this server")
         if row.status == DownloadStatusEnum.FAILED:
             raise ApiError("downloadFailed", f"the download failed: {row.errorMessage}")
         if row.status != DownloadStatusEnum.COMPLETED:
             raise ApiError("downloadNotReady", f"the download is {row.status.value}; try again when it is COMPLETED")
-        if query.URLType == URLTypeEnum.S3:
-            raise ApiError("s3NotConfigured", "S3 publishing is not configured on this server")
-        return {"publicURL": f"{settings.HTTPSBASEURL}/{row.fileName}"}
+        if query.URLType == URLTypeEnum.HTTPS:
+            return {"publicURL": f"{settings.HTTPSBASEURL}/{row.fileName}"}
+        if row.s3UploadedAt is None:
+            detail = f" (attempt {row.s3UploadAttempts} failed: {row.s3UploadError})" if row.s3UploadError else ""
+            raise ApiError("downloadNotReady", f"the file is not in the S3 bucket yet{detail}; try again shortly")
+        url, expires_at = backend.presign(row.s3Key)
+        return {"publicURL": url, "s3URI": f"s3://{settings.S3BUCKET}/{row.s3Key}", "expiresAt": expires_at}
 
     return app
 
@@ -225,6 +237,7 @@ def download_item(row: Download) -> dict:
         downloadUUID=row.uuid, downloadStatus=row.status, videoURL=row.videoURL,
         ytdlpCLIParameters=row.ytdlpParameters or [], downloadSizeInBytes=row.sizeInBytes, progress=row.progress,
         speedBytesPerSecond=row.speedBytesPerSecond, etaSeconds=row.etaSeconds, errorMessage=row.errorMessage,
-        fileName=row.fileName, attempts=row.attempts, createdAt=bus.iso(row.createdAt),
+        fileName=row.fileName, attempts=row.attempts, s3Available=row.s3UploadedAt is not None,
+        s3UploadError=row.s3UploadError if row.s3UploadedAt is None else None, createdAt=bus.iso(row.createdAt),
         updatedAt=bus.iso(row.updatedAt),
     ).model_dump(mode="json", exclude_none=True)

@@ -51,6 +51,8 @@ class DownloadItem(BaseModel):
     errorMessage: str | None = Field(None, description="Why a FAILED download failed")
     fileName: str | None = None
     attempts: int
+    s3Available: bool = Field(False, description="True once the file is in the S3 bucket (S3 link available)")
+    s3UploadError: str | None = Field(None, description="Why the last S3 upload attempt failed, while it is retried")
     createdAt: str
     updatedAt: str
 

@@ -155,6 +155,24 @@ class DBWriter:
             log.info("download=%s PENDING again after attempt %d: %s", row.uuid, row.attempts, command.reason)
         return True, None, row.attempts
 
+    def on_RecordUpload(self, session, command: bus.RecordUpload):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return False, "unknown download", None
+        row.s3Key, row.s3UploadedAt, row.s3UploadError = command.s3Key, utcnow(), None
+        row.s3UploadAttempts += 1
+        log.info("download=%s uploaded to S3 key=%s", row.uuid, row.s3Key)
+        return True, None, None
+
+    def on_RecordUploadFailure(self, session, command: bus.RecordUploadFailure):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return False, "unknown download", None
+        row.s3UploadAttempts += 1
+        row.s3UploadError = command.error
+        log.info("download=%s S3 upload attempt %d failed: %s", row.uuid, row.s3UploadAttempts, command.error)
+        return True, None, None
+
     def apply_progress(self, session: Session, event: bus.ProgressUpdate) -> None:
         row = self._row(session, event.uuid)
         if row is None or row.status != DownloadStatusEnum.DOWNLOADING or row.attempts != event.attempt:

@@ -1,0 +1,3 @@
+from services.publisher.service import main
+
+main()

@@ -13,7 +13,7 @@ export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
 export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
 
 RUN_DEBS := ffmpeg nginx openssl
-TEST_DEBS := $(RUN_DEBS) chromium docker-compose
+TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core docker-compose
 
 .PHONY: run test bench ctl system-deps-run system-deps-test web clean
 
@@ -21,6 +21,7 @@ run: system-deps-run $(VENV)/.run-installed web
 	ops/run-stack
 
 test: system-deps-test $(VENV)/.dev-installed web
+	cd web && PATH=$(CURDIR)/$(VENV)/bin:$$PATH CHROME_BIN=/usr/bin/chromium npm run test:ci
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: system-deps-test $(VENV)/.dev-installed

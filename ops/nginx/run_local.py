@@ -32,6 +32,22 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return certificate, key
 
 
+def others_can_read(path: Path) -> bool:
+    """Whether an unprivileged user (nginx's workers run as nobody under root) can reach path."""
+    path = path.resolve()
+    return all(folder.stat().st_mode & 0o001 for folder in path.parents) and bool(path.stat().st_mode & 0o004)
+
+
+def worker_user(*served: Path) -> str:
+    """nginx's `user` line: nobody normally; root's workers only when root runs the stack from a private
+    folder (e.g. a clone under /root) that nobody could not read."""
+    if os.geteuid() != 0 or all(others_can_read(path) for path in served):
+        return ""
+    print("nginx: the served folders are private to root, so nginx workers run as root (local stack only)",
+          flush=True)
+    return "user root;"
+
+
 def main() -> None:
     settings = load_settings()
     nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
@@ -44,6 +60,7 @@ def main() -> None:
         certificate, key = self_signed_certificate(settings.RUNPATH / "tls")
     web_root = WEB_BUILD if (WEB_BUILD / "index.html").exists() else HERE / "placeholder"
     values = {
+        "NGINX_USER": worker_user(web_root, settings.VIDEODATAPATH),
         "NGINX_PREFIX": str(prefix),
         "NGINX_CONF_DIR": str(conf_dir),
         "NGINX_HTTPS_LISTEN": str(settings.HTTPSPORT),

@@ -74,7 +74,26 @@ class RecordUploadFailure(Message):
     error: str
 
 
+class CancelDownload(Message):
+    """PENDING or DOWNLOADING → CANCELLED; the API then tells the runner to stop the process."""
+    type: Literal["CancelDownload"] = "CancelDownload"
+    uuid: str
+
+
+class DeleteDownload(Message):
+    """Removes the row first (no new link is handed out), then the caller purges the files."""
+    type: Literal["DeleteDownload"] = "DeleteDownload"
+    uuid: str
+
+
+class RetryDownload(Message):
+    """FAILED or CANCELLED → PENDING, a new attempt on the same UUID."""
+    type: Literal["RetryDownload"] = "RetryDownload"
+    uuid: str
+
+
 class Ping(Message):
+    """Answered with when the DB writer last heard each service's heartbeat (for the health endpoint)."""
     type: Literal["Ping"] = "Ping"
 
 
@@ -83,7 +102,12 @@ class Reply(Message):
     requestId: str
     ok: bool
     error: str | None = None
+    errorCode: str | None = None
     attempt: int | None = None
+    status: str | None = None
+    fileName: str | None = None
+    s3Key: str | None = None
+    seen: dict[str, float] | None = None
 
 
 # --- one-way events ------------------------------------------------------------------------------------------
@@ -125,6 +149,25 @@ class RunnerHeartbeat(Message):
     active: list[str]
 
 
+class CancelRequested(Message):
+    """To the runner: stop this download's yt-dlp process group and remove its partial files."""
+    type: Literal["CancelRequested"] = "CancelRequested"
+    uuid: str
+
+
+class PurgeFiles(Message):
+    """To the publisher: remove a deleted download's files and S3 object."""
+    type: Literal["PurgeFiles"] = "PurgeFiles"
+    uuid: str
+    s3Key: str | None = None
+
+
+class ServiceHeartbeat(Message):
+    """Every service tells the DB writer it is alive, about once a second."""
+    type: Literal["ServiceHeartbeat"] = "ServiceHeartbeat"
+    service: str
+
+
 class DownloadCompleted(Message):
     """Tells the publisher a file is ready to be uploaded."""
     type: Literal["DownloadCompleted"] = "DownloadCompleted"
@@ -133,12 +176,13 @@ class DownloadCompleted(Message):
 
 AnyMessage = Annotated[
     Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-          Ping, Reply, ProgressUpdate,
-          DownloadQueued, StartDownload, DownloadEnded, RunnerHeartbeat, DownloadCompleted],
+          CancelDownload, DeleteDownload, RetryDownload, Ping, Reply, ProgressUpdate, DownloadQueued,
+          StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
+          DownloadCompleted],
     Field(discriminator="type"),
 ]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-                Ping]
+                CancelDownload, DeleteDownload, RetryDownload, Ping]
 _any_message = TypeAdapter(AnyMessage)
 
 
@@ -202,6 +246,24 @@ class Pusher:
 
     def close(self) -> None:
         self.socket.close()
+
+
+class Heartbeat:
+    """Sends ServiceHeartbeat to the DB writer at most once per interval; call beat() from a main loop."""
+
+    def __init__(self, settings: Settings, service: str, interval: float = 1.0):
+        self.pusher = Pusher(settings, "dbwriter-events")
+        self.message = ServiceHeartbeat(service=service)
+        self.interval = interval
+        self.next_at = 0.0
+
+    def beat(self) -> float:
+        """Sends when due; returns seconds until the next beat is due."""
+        now = time.monotonic()
+        if now >= self.next_at:
+            self.pusher.send(self.message)
+            self.next_at = now + self.interval
+        return self.next_at - now
 
 
 class BusTimeout(Exception):

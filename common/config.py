@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     S3REGION: str = Field("us-east-1", description="Region used in S3 signatures.")
     S3URLEXPIRYSECONDS: int = Field(86400, ge=1, le=7 * 24 * 3600,
                                     description="Lifetime of presigned S3 links (at most 7 days, SigV4's limit).")
+    RETENTIONHOURS: float = Field(
+        0, ge=0, description="Finished downloads older than this are deleted (file, S3 object, row); 0 keeps them forever.")
     APIWORKERS: int = Field(2, ge=1, le=64, description="gunicorn worker processes of the API.")
     APITHREADS: int = Field(8, ge=1, le=256, description="Threads per API worker.")
     BUSTIMEOUTSECONDS: float = Field(

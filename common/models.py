@@ -13,9 +13,12 @@ class DownloadStatusEnum(str, enum.Enum):
     DOWNLOADING = "DOWNLOADING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 ONGOING_STATUSES = (DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)
+FINISHED_STATUSES = (DownloadStatusEnum.COMPLETED, DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED)
+RETRYABLE_STATUSES = (DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED)
 
 
 def utcnow() -> datetime:

@@ -41,8 +41,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 class Stack:
-    def __init__(self, **settings: str):
-        self.folder = Path(tempfile.mkdtemp(prefix="prt-stack-", dir="/tmp"))
+    def __init__(self, folder: Path | None = None, **settings: str):
+        """A new stack in a new folder, or (folder=) the stack that ran there before, restarted."""
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="prt-stack-", dir="/tmp"))
         self.folder.chmod(0o755)  # nginx workers (nobody) read the video folder inside it
         self.api_port, self.https_port = free_port(), free_port()
         self.data = self.folder / "data"

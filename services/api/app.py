@@ -21,11 +21,17 @@ from common.db import reader_engine, session_factory
 from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
+from services.api.metrics import metrics_text
 from services.api.schemas import (
-    DownloadItem, ErrorResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadResponse,
-    ListDownloadsQuery, ListDownloadsResponse, PublicURLQuery, PublicURLResponse, URLTypeEnum)
+    DeleteDownloadResponse, DownloadItem, DownloadRef, DownloadStatusResponse, ErrorResponse, HealthResponse,
+    HelloResponse, InitiateDownloadBody, InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse,
+    PublicURLQuery, PublicURLResponse, URLTypeEnum)
 
 log = logging.getLogger("api")
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+HEARTBEAT_MAX_AGE_SECONDS = 5.0
+MONITORED_SERVICES = ("scheduler", "runner", "publisher")
 
 ERRORS = {418: ErrorResponse}
 HTTP_ERROR_CODES = {400: "invalidRequest", 404: "notFound", 405: "methodNotAllowed", 413: "requestTooLarge",
@@ -90,9 +96,18 @@ class Backend:
             setattr(self._local, name, value)
         return value
 
-    def create(self, command: bus.CreateDownload, timeout: float) -> bus.Reply:
+    def request(self, command: bus.Command, timeout: float | None = None) -> bus.Reply:
+        """A DB writer command; serviceUnavailable when it does not answer in time."""
+        timeout = timeout or self.settings.BUSTIMEOUTSECONDS
         requester = self._thread_local("requester", lambda: bus.Requester(self.settings))
-        return requester.request(command, timeout)
+        try:
+            return requester.request(command, timeout)
+        except bus.BusTimeout:
+            raise ApiError("serviceUnavailable",
+                           f"the database writer did not answer within {timeout:g} s; nothing was changed") from None
+
+    def push(self, endpoint: str, message: bus.Message) -> None:
+        self._thread_local("push_" + endpoint, lambda: bus.Pusher(self.settings, endpoint)).send(message)
 
     def presign(self, key: str) -> tuple[str, str]:
         from common import s3
@@ -100,8 +115,6 @@ class Backend:
         signer = self._thread_local("signer", lambda: s3.client(self.settings, public=True))
         return s3.presigned_get(signer, self.settings.S3BUCKET, key, self.settings.S3URLEXPIRYSECONDS)
 
-    def notify_scheduler(self, message: bus.Message) -> None:
-        self._thread_local("scheduler", lambda: bus.Pusher(self.settings, "scheduler")).send(message)
 
 
 def create_app(settings: Settings) -> OpenAPI:
@@ -163,18 +176,67 @@ def create_app(settings: Settings) -> OpenAPI:
         except ParameterError as error:
             raise ApiError(error.code, str(error)) from None
         download_uuid = str(uuidlib.uuid4())
-        timeout = settings.BUSTIMEOUTSECONDS
-        command = bus.CreateDownload(uuid=download_uuid, videoURL=body.videoURL, ytdlpParameters=arguments,
-                                     deadline=time.time() + timeout * 0.8)
-        try:
-            reply = backend.create(command, timeout)
-        except bus.BusTimeout:
-            raise ApiError("serviceUnavailable",
-                           f"the database writer did not answer within {timeout:g} s; nothing was stored") from None
+        reply = backend.request(bus.CreateDownload(
+            uuid=download_uuid, videoURL=body.videoURL, ytdlpParameters=arguments,
+            deadline=time.time() + settings.BUSTIMEOUTSECONDS * 0.8))
         if not reply.ok:
             raise ApiError("serviceUnavailable", f"the download could not be stored: {reply.error}")
-        backend.notify_scheduler(bus.DownloadQueued(uuid=download_uuid))
+        backend.push("scheduler", bus.DownloadQueued(uuid=download_uuid))
         return {"downloadUUID": download_uuid}
+
+    def checked(reply: bus.Reply) -> bus.Reply:
+        if not reply.ok:
+            raise ApiError(reply.errorCode or "serviceUnavailable", reply.error or "the change was refused")
+        return reply
+
+    @app.post("/api/cancelDownload", operation_id="cancelDownload", tags=[downloads_tag],
+              summary="Cancel a PENDING or DOWNLOADING download (its yt-dlp process is stopped)",
+              responses={200: DownloadStatusResponse, **ERRORS})
+    def cancel_download(body: DownloadRef):
+        reply = checked(backend.request(bus.CancelDownload(uuid=body.videoDownloadUUID)))
+        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
+            backend.push("runner", bus.CancelRequested(uuid=body.videoDownloadUUID))
+        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.CANCELLED.value}
+
+    @app.post("/api/deleteDownload", operation_id="deleteDownload", tags=[downloads_tag],
+              summary="Delete a download: its row (no more links), then its S3 object and files",
+              responses={200: DeleteDownloadResponse, **ERRORS})
+    def delete_download(body: DownloadRef):
+        uuid = body.videoDownloadUUID
+        reply = checked(backend.request(bus.DeleteDownload(uuid=uuid)))
+        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
+            backend.push("runner", bus.CancelRequested(uuid=uuid))
+        backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))
+        return {"downloadUUID": uuid, "deleted": True}
+
+    @app.post("/api/retryDownload", operation_id="retryDownload", tags=[downloads_tag],
+              summary="Queue a FAILED or CANCELLED download again (a new attempt on the same UUID)",
+              responses={200: DownloadStatusResponse, **ERRORS})
+    def retry_download(body: DownloadRef):
+        checked(backend.request(bus.RetryDownload(uuid=body.videoDownloadUUID)))
+        backend.push("scheduler", bus.DownloadQueued(uuid=body.videoDownloadUUID))
+        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.PENDING.value}
+
+    @app.get("/api/health", operation_id="getHealth", summary="200 when the DB writer, scheduler, runner and "
+             "publisher all answer on the bus", responses={200: HealthResponse, **ERRORS})
+    def health():
+        try:
+            reply = backend.request(bus.Ping(), timeout=HEALTH_TIMEOUT_SECONDS)
+        except ApiError:
+            raise ApiError("unhealthy", "dbwriter does not answer on the bus") from None
+        seen = reply.seen or {}
+        missing = [name for name in MONITORED_SERVICES if seen.get(name, float("inf")) > HEARTBEAT_MAX_AGE_SECONDS]
+        if missing:
+            raise ApiError("unhealthy", f"not answering on the bus: {', '.join(missing)}")
+        return {"status": "ok", "services": {"dbwriter": "answered now",
+                                             **{name: f"{seen[name]:.1f} s ago" for name in MONITORED_SERVICES}}}
+
+    @app.get("/api/metrics", operation_id="getMetrics", summary="Prometheus metrics (text exposition format)",
+             responses={**ERRORS})
+    def prometheus_metrics():
+        with read_session(backend) as session:
+            body, content_type = metrics_text(session)
+        return app.response_class(body, mimetype=None, content_type=content_type)
 
     @app.get("/api/listDownloads", operation_id="listDownloads", tags=[downloads_tag],
              summary="Downloads created in the last N minutes, newest first",

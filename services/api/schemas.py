@@ -75,3 +75,23 @@ class PublicURLResponse(BaseModel):
     publicURL: str
     s3URI: str | None = None
     expiresAt: str | None = None
+
+
+class DownloadRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    videoDownloadUUID: str = Field(..., min_length=1, max_length=64)
+
+
+class DownloadStatusResponse(BaseModel):
+    downloadUUID: str
+    downloadStatus: DownloadStatusEnum
+
+
+class DeleteDownloadResponse(BaseModel):
+    downloadUUID: str
+    deleted: bool
+
+
+class HealthResponse(BaseModel):
+    status: str
+    services: dict[str, str] = Field(..., description="Each service and how long ago it was heard on the bus")

@@ -12,11 +12,11 @@ import zmq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common import bus
+from common import bus, metrics
 from common.config import Settings, load_settings
 from common.db import session_factory, upgrade_schema, writer_engine
 from common.logs import setup_logging
-from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
+from common.models import ONGOING_STATUSES, RETRYABLE_STATUSES, Download, DownloadStatusEnum, utcnow
 
 log = logging.getLogger("dbwriter")
 
@@ -33,6 +33,7 @@ class DBWriter:
         self.poller = zmq.Poller()
         self.poller.register(self.commands, zmq.POLLIN)
         self.poller.register(self.events, zmq.POLLIN)
+        self.seen: dict[str, float] = {}
 
     def run_forever(self) -> None:
         log.info("ready: database %s", self.engine.url.database)
@@ -65,15 +66,19 @@ class DBWriter:
                 continue
             if isinstance(event, bus.ProgressUpdate):
                 progress[event.uuid] = event
+            elif isinstance(event, bus.ServiceHeartbeat):
+                self.seen[event.service] = time.time()
         if not requests and not progress:
             return
         replies = []
+        started = time.perf_counter()
         try:
             with self.sessions.begin() as session:
                 for identity, envelope in requests:
                     replies.append((identity, self.apply(session, envelope)))
                 for event in progress.values():
                     self.apply_progress(session, event)
+            metrics.DBWRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
         except Exception as error:  # the batch is rolled back: nobody may be told it succeeded
             log.error("commit failed, batch of %d commands rolled back: %s", len(requests), error)
             replies = [(identity, bus.Reply(requestId=envelope.requestId, ok=False, error=f"database error: {error}"))
@@ -86,7 +91,10 @@ class DBWriter:
         handler = getattr(self, "on_" + command.type, None)
         if handler is None:
             return bus.Reply(requestId=envelope.requestId, ok=False, error=f"not a command: {command.type}")
-        ok, error, attempt = handler(session, command)
+        result = handler(session, command)
+        if isinstance(result, dict):
+            return bus.Reply(requestId=envelope.requestId, **result)
+        ok, error, attempt = result
         return bus.Reply(requestId=envelope.requestId, ok=ok, error=error, attempt=attempt)
 
     @staticmethod
@@ -94,7 +102,52 @@ class DBWriter:
         return session.execute(select(Download).where(Download.uuid == uuid)).scalar_one_or_none()
 
     def on_Ping(self, session, command: bus.Ping):
-        return True, None, None
+        return {"ok": True, "seen": {service: time.time() - at for service, at in self.seen.items()}}
+
+    @staticmethod
+    def _finished(row: Download, status: DownloadStatusEnum) -> None:
+        row.status = status
+        row.finishedAt = utcnow()
+        row.speedBytesPerSecond, row.etaSeconds = None, None
+        metrics.DOWNLOADS_FINISHED.labels(status.value).inc()
+        if status == DownloadStatusEnum.COMPLETED:
+            if row.startedAt is not None:
+                metrics.DOWNLOAD_DURATION.observe((row.finishedAt - row.startedAt).total_seconds())
+            if row.sizeInBytes is not None:
+                metrics.DOWNLOAD_SIZE.observe(row.sizeInBytes)
+
+    def on_CancelDownload(self, session, command: bus.CancelDownload):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+        if row.status not in ONGOING_STATUSES:
+            return {"ok": False, "errorCode": "downloadNotOngoing",
+                    "error": f"the download is already {row.status.value}", "status": row.status.value}
+        previous = row.status.value
+        self._finished(row, DownloadStatusEnum.CANCELLED)
+        log.info("download=%s CANCELLED (was %s)", row.uuid, previous)
+        return {"ok": True, "status": previous}
+
+    def on_DeleteDownload(self, session, command: bus.DeleteDownload):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+        reply = {"ok": True, "status": row.status.value, "fileName": row.fileName, "s3Key": row.s3Key}
+        session.delete(row)
+        log.info("download=%s deleted (was %s)", row.uuid, row.status.value)
+        return reply
+
+    def on_RetryDownload(self, session, command: bus.RetryDownload):
+        row = self._row(session, command.uuid)
+        if row is None:
+            return {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+        if row.status not in RETRYABLE_STATUSES:
+            return {"ok": False, "errorCode": "downloadNotRetryable",
+                    "error": f"only FAILED or CANCELLED downloads can be retried; this one is {row.status.value}"}
+        row.status = DownloadStatusEnum.PENDING
+        row.errorMessage, row.progress, row.finishedAt, row.sizeInBytes = None, None, None, None
+        log.info("download=%s PENDING again: retry after %d attempts", row.uuid, row.attempts)
+        return {"ok": True, "status": row.status.value, "attempt": row.attempts}
 
     def on_CreateDownload(self, session, command: bus.CreateDownload):
         if command.deadline < time.time():
@@ -127,14 +180,14 @@ class DBWriter:
             log.info("download=%s stale result of attempt %d ignored (row is %s, attempt %d)",
                      row.uuid, command.attempt, row.status.value, row.attempts)
             return True, "stale attempt ignored", row.attempts
-        row.status = DownloadStatusEnum(command.status)
-        row.finishedAt = utcnow()
-        row.speedBytesPerSecond, row.etaSeconds = None, None
-        if row.status == DownloadStatusEnum.COMPLETED:
+        if command.status == "COMPLETED":
             row.progress, row.sizeInBytes, row.fileName, row.errorMessage = 100.0, command.sizeInBytes, command.fileName, None
-            log.info("download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
         else:
             row.errorMessage = command.errorMessage or "download failed"
+        self._finished(row, DownloadStatusEnum(command.status))
+        if row.status == DownloadStatusEnum.COMPLETED:
+            log.info("download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
+        else:
             log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
         return True, None, row.attempts
 
@@ -145,9 +198,8 @@ class DBWriter:
         if row.status not in ONGOING_STATUSES:
             return True, f"download is {row.status.value}", row.attempts
         if row.attempts >= command.maxAttempts:
-            row.status = DownloadStatusEnum.FAILED
-            row.finishedAt = utcnow()
             row.errorMessage = f"gave up after {row.attempts} attempts: {command.reason}"
+            self._finished(row, DownloadStatusEnum.FAILED)
             log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
         else:
             row.status = DownloadStatusEnum.PENDING

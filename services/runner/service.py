@@ -20,7 +20,7 @@ from pathlib import Path
 
 import zmq
 
-from common import bus
+from common import bus, metrics
 from common.config import Settings, load_settings
 from common.logs import setup_logging
 from common.ytdlp import FILE_MARKER, PROGRESS_MARKER, build_command_line
@@ -117,6 +117,10 @@ class Job(threading.Thread):
         status, size, file_name, error = self._download(attempt)
         if self.runner.stopping.is_set():
             return  # the scheduler of the next start re-runs it; partial files let yt-dlp resume
+        if self.cancelled.is_set():
+            remove_partial_files(uuid, self.settings)
+            log.info("download=%s cancelled: yt-dlp stopped, partial files removed", uuid)
+            return  # the row already says CANCELLED
         if status == "FAILED":
             remove_partial_files(uuid, self.settings)
         final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
@@ -140,6 +144,7 @@ class Job(threading.Thread):
             kill_group(process)
             self.runner.spares.forget(process)
         log.info("download=%s yt-dlp exited returncode=%d", uuid, returncode)
+        metrics.YTDLP_EXIT_CODES.labels(str(returncode)).inc()
         if stalled:
             return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
                                           f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
@@ -217,6 +222,7 @@ class Runner:
         self.scheduler = bus.Pusher(settings, "scheduler")
         self.progress = bus.Pusher(settings, "dbwriter-events")
         self.publisher = bus.Pusher(settings, "publisher")
+        self.alive = bus.Heartbeat(settings, "runner")
         self._lock = threading.Lock()
         self.spares = SparePool(settings.WARMPROCESSES)
         self.jobs: dict[str, Job] = {}
@@ -260,8 +266,11 @@ class Runner:
                         continue
                     if isinstance(message, bus.StartDownload):
                         self.start(message)
+                    elif isinstance(message, bus.CancelRequested) and message.uuid in self.jobs:
+                        self.jobs[message.uuid].cancelled.set()
             if time.monotonic() >= next_heartbeat:
                 self.heartbeat()
+                self.alive.beat()
                 self.spares.top_up()
                 next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
 

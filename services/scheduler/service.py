@@ -39,6 +39,7 @@ class Scheduler:
         self.inbox = bus.bind(settings, "scheduler", zmq.PULL)
         self.to_runner = bus.Pusher(settings, "runner")
         self.requester = bus.Requester(settings)
+        self.alive = bus.Heartbeat(settings, "scheduler")
         self.sessions = None
         self.running: dict[str, Dispatched] = {}
         self.runner_id: str | None = None
@@ -57,7 +58,8 @@ class Scheduler:
         next_scan = 0.0
         while True:
             dirty = False
-            if self.inbox.poll(max(0.0, next_scan - time.monotonic()) * 1000):
+            wait = min(next_scan - time.monotonic(), self.alive.beat())
+            if self.inbox.poll(max(0.0, wait) * 1000):
                 while True:
                     try:
                         message = bus.decode(self.inbox.recv(zmq.NOBLOCK))

@@ -43,6 +43,26 @@ export interface PublicURLResponse {
   expiresAt?: string;
 }
 
+/** Body of cancelDownload, deleteDownload and retryDownload. */
+export interface DownloadActionRequest {
+  videoDownloadUUID: string;
+}
+
+export interface CancelDownloadResponse {
+  downloadUUID: string;
+  downloadStatus: DownloadStatus;
+}
+
+export interface DeleteDownloadResponse {
+  downloadUUID: string;
+  deleted: boolean;
+}
+
+export interface RetryDownloadResponse {
+  downloadUUID: string;
+  downloadStatus: DownloadStatus;
+}
+
 export interface ListDownloadsQuery {
   overLastPeriodDurationInMinutes: number;
   onlyShowOngoingDownloads: boolean;

@@ -2,12 +2,16 @@ import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import { Observable } from 'rxjs';
 import {
+  CancelDownloadResponse,
+  DeleteDownloadResponse,
+  DownloadActionRequest,
   InitiateDownloadRequest,
   InitiateDownloadResponse,
   ListDownloadsQuery,
   ListDownloadsResponse,
   PublicURLResponse,
   PublicURLType,
+  RetryDownloadResponse,
 } from './api.types';
 
 /**
@@ -34,5 +38,23 @@ export class DownloadApiService {
   getPublicURL(downloadUUID: string, urlType: PublicURLType): Observable<PublicURLResponse> {
     const params = new HttpParams().set('videoDownloadUUID', downloadUUID).set('URLType', urlType);
     return this.http.get<PublicURLResponse>(`${API_BASE}/getVideoDownloadPublicURL`, { params });
+  }
+
+  /** Cancels a PENDING or DOWNLOADING download (418 downloadNotOngoing otherwise). */
+  cancelDownload(downloadUUID: string): Observable<CancelDownloadResponse> {
+    const body: DownloadActionRequest = { videoDownloadUUID: downloadUUID };
+    return this.http.post<CancelDownloadResponse>(`${API_BASE}/cancelDownload`, body);
+  }
+
+  /** Deletes the file, its S3 copy and the row (an ongoing download is cancelled first). */
+  deleteDownload(downloadUUID: string): Observable<DeleteDownloadResponse> {
+    const body: DownloadActionRequest = { videoDownloadUUID: downloadUUID };
+    return this.http.post<DeleteDownloadResponse>(`${API_BASE}/deleteDownload`, body);
+  }
+
+  /** Queues a FAILED or CANCELLED download again (418 downloadNotRetryable otherwise). */
+  retryDownload(downloadUUID: string): Observable<RetryDownloadResponse> {
+    const body: DownloadActionRequest = { videoDownloadUUID: downloadUUID };
+    return this.http.post<RetryDownloadResponse>(`${API_BASE}/retryDownload`, body);
   }
 }

@@ -1,4 +1,14 @@
-import { Component, OnDestroy, OnInit, computed, inject, signal } from '@angular/core';
+import {
+  Component,
+  ElementRef,
+  Injector,
+  OnDestroy,
+  OnInit,
+  afterNextRender,
+  computed,
+  inject,
+  signal,
+} from '@angular/core';
 import { Subscription } from 'rxjs';
 import { DownloadApiService } from '../api/download-api.service';
 import { DownloadItem } from '../api/api.types';
@@ -12,6 +22,7 @@ import {
   localTime,
 } from '../format';
 import { LinkPanel } from '../link-panel/link-panel';
+import { RowActionDone, RowActions, shortUuid } from '../row-actions/row-actions';
 
 export interface PeriodOption {
   value: string;
@@ -29,15 +40,23 @@ export const PERIOD_OPTIONS: readonly PeriodOption[] = [
 
 const KNOWN_STATUSES = new Set(['PENDING', 'DOWNLOADING', 'COMPLETED', 'FAILED', 'CANCELLED']);
 
+const DONE_TEXT: Record<RowActionDone['action'], string> = {
+  cancel: 'cancelled',
+  retry: 'queued again',
+  delete: 'deleted',
+};
+
 const MAX_CUSTOM_MINUTES = 525600; // one year
 
 @Component({
   selector: 'app-downloads-list',
-  imports: [LinkPanel],
+  imports: [LinkPanel, RowActions],
   templateUrl: './downloads-list.html',
 })
 export class DownloadsList implements OnInit, OnDestroy {
   private readonly api = inject(DownloadApiService);
+  private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
+  private readonly injector = inject(Injector);
 
   protected readonly periodOptions = PERIOD_OPTIONS;
   protected readonly period = signal('60');
@@ -50,6 +69,8 @@ export class DownloadsList implements OnInit, OnDestroy {
   protected readonly loaded = signal(false);
   protected readonly error = signal<string | null>(null);
   protected readonly lastRefresh = signal<Date | null>(null);
+  /** Confirmation of the last Cancel / Retry / Delete, announced politely. */
+  protected readonly actionMessage = signal<string | null>(null);
 
   /** Period actually queried, in minutes. */
   protected readonly periodMinutes = computed(() => {
@@ -70,6 +91,8 @@ export class DownloadsList implements OnInit, OnDestroy {
   protected readonly localTime = localTime;
 
   private request?: Subscription;
+  /** Row whose action just succeeded: focus goes back to it (or to the heading) after the refresh. */
+  private focusAfterRefresh: string | null = null;
 
   ngOnInit(): void {
     this.refresh();
@@ -81,6 +104,19 @@ export class DownloadsList implements OnInit, OnDestroy {
 
   /** Loads the list once. There is deliberately no automatic polling. */
   refresh(): void {
+    this.actionMessage.set(null);
+    this.focusAfterRefresh = null;
+    this.load();
+  }
+
+  /** A row's Cancel / Retry / Delete succeeded: say so and refresh the list once. */
+  protected onRowAction(event: RowActionDone): void {
+    this.load();
+    this.actionMessage.set(`Download ${shortUuid(event.downloadUUID)} ${DONE_TEXT[event.action]}.`);
+    this.focusAfterRefresh = event.downloadUUID;
+  }
+
+  private load(): void {
     this.request?.unsubscribe();
     this.loading.set(true);
     this.error.set(null);
@@ -95,6 +131,7 @@ export class DownloadsList implements OnInit, OnDestroy {
           this.loading.set(false);
           this.loaded.set(true);
           this.lastRefresh.set(new Date());
+          this.restoreFocus();
         },
         error: (err: unknown) => {
           this.loading.set(false);
@@ -121,6 +158,34 @@ export class DownloadsList implements OnInit, OnDestroy {
   protected onOnlyOngoingChange(event: Event): void {
     this.onlyOngoing.set((event.target as HTMLInputElement).checked);
     this.refresh();
+  }
+
+  /**
+   * The button that was used may have disappeared (row deleted, Cancel replaced by Retry):
+   * put focus on the row's first action, or on the list heading, so keyboard users keep
+   * their place.
+   */
+  private restoreFocus(): void {
+    const uuid = this.focusAfterRefresh;
+    this.focusAfterRefresh = null;
+    if (uuid === null) return;
+    afterNextRender(
+      () => {
+        const root = this.host.nativeElement;
+        const active = root.ownerDocument.activeElement;
+        if (active && active !== root.ownerDocument.body && !root.contains(active)) {
+          return; // the user already moved elsewhere
+        }
+        const row = Array.from(
+          root.querySelectorAll<HTMLElement>('[data-testid="download-row"]'),
+        ).find((r) => r.dataset['uuid'] === uuid);
+        const target =
+          row?.querySelector<HTMLElement>('[data-testid="row-actions"] button:not(:disabled)') ??
+          root.querySelector<HTMLElement>('#downloads-heading');
+        target?.focus();
+      },
+      { injector: this.injector },
+    );
   }
 
   private validateCustom(): boolean {

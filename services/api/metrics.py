@@ -1,0 +1,34 @@
+"""The /api/metrics text: counters and histograms of every process, plus queue gauges read from the database."""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+
+from common.models import Download, DownloadStatusEnum
+
+
+class QueueCollector:
+    def __init__(self, session):
+        self.session = session
+
+    def collect(self):
+        counts = dict(self.session.execute(
+            select(Download.status, func.count()).where(
+                Download.status.in_((DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)))
+            .group_by(Download.status)).all())
+        yield GaugeMetricFamily("prt_queue_depth", "Downloads waiting to start (PENDING)",
+                                value=counts.get(DownloadStatusEnum.PENDING, 0))
+        yield GaugeMetricFamily("prt_downloads_running", "Downloads in progress (DOWNLOADING)",
+                                value=counts.get(DownloadStatusEnum.DOWNLOADING, 0))
+
+
+def metrics_text(session) -> tuple[bytes, str]:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    registry.register(QueueCollector(session))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -8,7 +8,7 @@ import pytest
 from tests.media import MediaServer, generate_media
 from tests.stack import Stack
 
-MEDIA_CACHE = Path("/tmp/prt-videodownloader-test-media")
+MEDIA_CACHE = Path("/tmp/prt-videodownloader-test-media-v2")
 
 
 @pytest.fixture(scope="session")

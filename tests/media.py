@@ -28,7 +28,8 @@ def generate_media(folder: Path) -> Path:
                             "yuv420p", "-c:a", "aac", "-shortest", *extra, str(target)], check=True)
 
     encode("clip.mp4", 3, [])
-    encode("long.mp4", 10, ["-b:v", "1200k", "-minrate", "1200k", "-maxrate", "1200k", "-bufsize", "1200k"])
+    encode("long.mp4", 10, ["-b:v", "1200k", "-minrate", "1200k", "-maxrate", "1200k", "-bufsize", "600k",
+                            "-x264-params", "nal-hrd=cbr"])
     hls = folder / "hls"
     hls.mkdir(exist_ok=True)
     if not (hls / "index.m3u8").exists():

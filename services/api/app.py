@@ -128,6 +128,7 @@ def create_app(settings: Settings) -> OpenAPI:
         validation_error_callback=lambda error: error_response("invalidParameters",
                                                                describe_validation_error(error)),
         doc_prefix="/openapi",
+        security_schemes={},  # the API has no authentication; None would be published as an invalid null
     )
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False
@@ -232,7 +233,8 @@ def create_app(settings: Settings) -> OpenAPI:
                                              **{name: f"{seen[name]:.1f} s ago" for name in MONITORED_SERVICES}}}
 
     @app.get("/api/metrics", operation_id="getMetrics", summary="Prometheus metrics (text exposition format)",
-             responses={**ERRORS})
+             responses={200: {"description": "Prometheus text format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}, **ERRORS})
     def prometheus_metrics():
         with read_session(backend) as session:
             body, content_type = metrics_text(session)

@@ -21,6 +21,7 @@ from common.models import ONGOING_STATUSES, RETRYABLE_STATUSES, Download, Downlo
 log = logging.getLogger("dbwriter")
 
 MAX_BATCH = 1000
+NOT_FOUND = {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
 
 
 class DBWriter:
@@ -91,11 +92,7 @@ class DBWriter:
         handler = getattr(self, "on_" + command.type, None)
         if handler is None:
             return bus.Reply(requestId=envelope.requestId, ok=False, error=f"not a command: {command.type}")
-        result = handler(session, command)
-        if isinstance(result, dict):
-            return bus.Reply(requestId=envelope.requestId, **result)
-        ok, error, attempt = result
-        return bus.Reply(requestId=envelope.requestId, ok=ok, error=error, attempt=attempt)
+        return bus.Reply(requestId=envelope.requestId, **handler(session, command))
 
     @staticmethod
     def _row(session: Session, uuid: str) -> Download | None:
@@ -119,7 +116,7 @@ class DBWriter:
     def on_CancelDownload(self, session, command: bus.CancelDownload):
         row = self._row(session, command.uuid)
         if row is None:
-            return {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+            return NOT_FOUND
         if row.status not in ONGOING_STATUSES:
             return {"ok": False, "errorCode": "downloadNotOngoing",
                     "error": f"the download is already {row.status.value}", "status": row.status.value}
@@ -131,7 +128,7 @@ class DBWriter:
     def on_DeleteDownload(self, session, command: bus.DeleteDownload):
         row = self._row(session, command.uuid)
         if row is None:
-            return {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+            return NOT_FOUND
         reply = {"ok": True, "status": row.status.value, "fileName": row.fileName, "s3Key": row.s3Key}
         session.delete(row)
         log.info("download=%s deleted (was %s)", row.uuid, row.status.value)
@@ -140,7 +137,7 @@ class DBWriter:
     def on_RetryDownload(self, session, command: bus.RetryDownload):
         row = self._row(session, command.uuid)
         if row is None:
-            return {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+            return NOT_FOUND
         if row.status not in RETRYABLE_STATUSES:
             return {"ok": False, "errorCode": "downloadNotRetryable",
                     "error": f"only FAILED or CANCELLED downloads can be retried; this one is {row.status.value}"}
@@ -151,35 +148,35 @@ class DBWriter:
 
     def on_CreateDownload(self, session, command: bus.CreateDownload):
         if command.deadline < time.time():
-            return False, "request expired before it could be stored", None
+            return {"ok": False, "error": "request expired before it could be stored"}
         if self._row(session, command.uuid) is not None:
-            return False, "uuid already exists", None
+            return {"ok": False, "error": "uuid already exists"}
         session.add(Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
                              status=DownloadStatusEnum.PENDING, attempts=0))
         log.info("download=%s created PENDING url=%s", command.uuid, command.videoURL)
-        return True, None, None
+        return {"ok": True}
 
     def on_StartAttempt(self, session, command: bus.StartAttempt):
         row = self._row(session, command.uuid)
         if row is None:
-            return False, "unknown download", None
+            return NOT_FOUND
         if row.status not in ONGOING_STATUSES:
-            return False, f"download is {row.status.value}", None
+            return {"ok": False, "error": f"download is {row.status.value}"}
         row.attempts += 1
         row.status = DownloadStatusEnum.DOWNLOADING
         row.startedAt = utcnow()
         row.progress, row.sizeInBytes, row.speedBytesPerSecond, row.etaSeconds = 0.0, None, None, None
         log.info("download=%s DOWNLOADING attempt=%d", row.uuid, row.attempts)
-        return True, None, row.attempts
+        return {"ok": True, "attempt": row.attempts}
 
     def on_FinishDownload(self, session, command: bus.FinishDownload):
         row = self._row(session, command.uuid)
         if row is None:
-            return False, "unknown download", None
+            return NOT_FOUND
         if row.status != DownloadStatusEnum.DOWNLOADING or row.attempts != command.attempt:
             log.info("download=%s stale result of attempt %d ignored (row is %s, attempt %d)",
                      row.uuid, command.attempt, row.status.value, row.attempts)
-            return True, "stale attempt ignored", row.attempts
+            return {"ok": True, "error": "stale attempt ignored", "attempt": row.attempts}
         if command.status == "COMPLETED":
             row.progress, row.sizeInBytes, row.fileName, row.errorMessage = 100.0, command.sizeInBytes, command.fileName, None
         else:
@@ -189,14 +186,14 @@ class DBWriter:
             log.info("download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
         else:
             log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
-        return True, None, row.attempts
+        return {"ok": True, "attempt": row.attempts}
 
     def on_RequeueDownload(self, session, command: bus.RequeueDownload):
         row = self._row(session, command.uuid)
         if row is None:
-            return False, "unknown download", None
+            return NOT_FOUND
         if row.status not in ONGOING_STATUSES:
-            return True, f"download is {row.status.value}", row.attempts
+            return {"ok": True, "error": f"download is {row.status.value}", "attempt": row.attempts}
         if row.attempts >= command.maxAttempts:
             row.errorMessage = f"gave up after {row.attempts} attempts: {command.reason}"
             self._finished(row, DownloadStatusEnum.FAILED)
@@ -205,25 +202,25 @@ class DBWriter:
             row.status = DownloadStatusEnum.PENDING
             row.progress, row.speedBytesPerSecond, row.etaSeconds = None, None, None
             log.info("download=%s PENDING again after attempt %d: %s", row.uuid, row.attempts, command.reason)
-        return True, None, row.attempts
+        return {"ok": True, "attempt": row.attempts}
 
     def on_RecordUpload(self, session, command: bus.RecordUpload):
         row = self._row(session, command.uuid)
         if row is None:
-            return False, "unknown download", None
+            return NOT_FOUND
         row.s3Key, row.s3UploadedAt, row.s3UploadError = command.s3Key, utcnow(), None
         row.s3UploadAttempts += 1
         log.info("download=%s uploaded to S3 key=%s", row.uuid, row.s3Key)
-        return True, None, None
+        return {"ok": True}
 
     def on_RecordUploadFailure(self, session, command: bus.RecordUploadFailure):
         row = self._row(session, command.uuid)
         if row is None:
-            return False, "unknown download", None
+            return NOT_FOUND
         row.s3UploadAttempts += 1
         row.s3UploadError = command.error
         log.info("download=%s S3 upload attempt %d failed: %s", row.uuid, row.s3UploadAttempts, command.error)
-        return True, None, None
+        return {"ok": True}
 
     def apply_progress(self, session: Session, event: bus.ProgressUpdate) -> None:
         row = self._row(session, event.uuid)

@@ -94,3 +94,21 @@ def test_index_is_not_cached_and_hashed_assets_are(stack):
     assert asset.status_code == 200 and "immutable" in asset.headers["Cache-Control"]
     deep = requests.get(stack.https + "/some/client/route", verify=stack.ca, timeout=10)
     assert deep.status_code == 200 and deep.text == index.text  # SPA fallback
+
+
+def test_cancel_retry_and_delete_from_the_row(browser, stack, media):
+    uuid = stack.start_download(f"{media.url}/stall/long.mp4?ui-actions")
+    wait_for(lambda: stack.download(uuid)["downloadStatus"] == "DOWNLOADING", message="the download to start")
+    context, page = open_page(browser, stack)
+    row = page.locator(f'[data-testid="download-row"][data-uuid="{uuid}"]')
+    row.get_by_test_id("cancel-button").click()
+    expect(row.get_by_test_id("status")).to_contain_text("CANCELLED", timeout=10000)
+    assert stack.download(uuid)["downloadStatus"] == "CANCELLED"
+    row.get_by_test_id("retry-button").click()
+    wait_for(lambda: stack.download(uuid)["downloadStatus"] in ("PENDING", "DOWNLOADING"), message="the retry")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.get_by_test_id("delete-button").click()
+    expect(row).to_have_count(0, timeout=10000)
+    assert stack.download(uuid) is None
+    page.screenshot(path=str(SCREENSHOTS / "after-delete.png"), full_page=True)
+    context.close()

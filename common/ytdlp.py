@@ -168,6 +168,8 @@ def check_parameters(arguments: list[str]) -> list[str]:
 
 PROGRESS_MARKER = "PRT-PROGRESS "
 FILE_MARKER = "PRT-FILE "
+DONE_MARKER = "PRT-DONE "  # printed by the warm process after yt-dlp's main, with its exit code
+PROBE_MARKER = "PRT-PROBE "  # the warm process's media check of the reported file
 DEFAULT_FORMAT = ["--format", "bv*+ba/b", "--merge-output-format", "mp4"]
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +42,29 @@ def parse_progress(payload: str) -> Progress | None:
                     speed=float(speed) if speed is not None else None, eta=int(eta) if eta is not None else None)
 
 
-def check_final_file(reported: str | None, uuid: str, data_path: Path) -> tuple[Path | None, str | None]:
-    """The file yt-dlp reported, if it is a regular <uuid>.<ext> file inside the data folder holding real media."""
+TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf"}  # what libav "decodes" from plain text files
+
+
+def probe_media(path: str) -> str | None:
+    """None when libav (PyAV, the libraries ffprobe uses) finds an audio or video stream, else why not.
+
+    Runs inside the warm yt-dlp process, where PyAV is already loaded: ~5 ms instead of ~100 ms for an
+    ffprobe process."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            kinds = {stream.type for stream in container.streams
+                     if stream.type in ("video", "audio") and stream.codec_context.name not in TEXT_ART_CODECS}
+    except (av.FFmpegError, OSError, ValueError) as error:
+        return f"the URL did not serve a video or audio file ({error})"
+    return None if kinds else "the URL did not serve a video or audio file (no audio or video stream)"
+
+
+def check_final_file(reported: str | None, uuid: str, data_path: Path,
+                     probe_problem: str | None) -> tuple[Path | None, str | None]:
+    """The file yt-dlp reported, if it is a regular <uuid>.<ext> file inside the data folder holding real media
+    (probe_problem: what the media check in the yt-dlp process found wrong, None when it is media)."""
     if not reported:
         return None, "yt-dlp finished without reporting a file"
     path = Path(reported)
@@ -53,25 +73,6 @@ def check_final_file(reported: str | None, uuid: str, data_path: Path) -> tuple[
         return None, f"yt-dlp wrote an unexpected file name: {path.name!r}"
     if path.is_symlink() or not path.is_file():
         return None, "the downloaded file is missing"
-    problem = probe_media(path)
-    if problem:
-        return None, problem
+    if probe_problem:
+        return None, probe_problem
     return path, None
-
-
-def probe_media(path: Path) -> str | None:
-    """None when ffprobe finds an audio or video stream in the file, else why it is not media."""
-    try:
-        result = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "json", str(path)],
-            capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"could not check the downloaded file with ffprobe: {error}"
-    try:
-        streams = json.loads(result.stdout or "{}").get("streams", [])
-    except ValueError:
-        streams = []
-    if result.returncode == 0 and any(s.get("codec_type") in ("video", "audio") for s in streams):
-        return None
-    detail = (result.stderr.strip().splitlines() or ["no audio or video stream"])[-1]
-    return f"the URL did not serve a video or audio file (ffprobe: {detail})"

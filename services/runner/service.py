@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import uuid as uuidlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
@@ -23,7 +24,7 @@ import zmq
 from common import bus, metrics
 from common.config import Settings, load_settings
 from common.logs import setup_logging
-from common.ytdlp import FILE_MARKER, PROGRESS_MARKER, build_command_line
+from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line
 from services.runner.media import check_final_file, parse_progress
 
 log = logging.getLogger("runner")
@@ -31,6 +32,7 @@ log = logging.getLogger("runner")
 HEARTBEAT_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.3
 ENDED_ADDRESS = "inproc://runner-ended"
+SPARE_REFILL_DELAY_SECONDS = 0.5  # let a download that just started have the CPU before warming its successor
 
 
 class SparePool:
@@ -58,16 +60,14 @@ class SparePool:
                 self._spares.append(self._spawn())
 
     def take(self) -> subprocess.Popen:
+        """A warm spare if there is one (else a cold start). The replacement is started later by top_up(),
+        so that its CPU-heavy warm-up does not compete with the download that just started."""
         with self._lock:
             while self._spares:
                 process = self._spares.pop(0)
                 if process.poll() is None:
-                    break
-            else:
-                process = self._spawn()
-            if len(self._spares) < self.size:
-                self._spares.append(self._spawn())
-            return process
+                    return process
+            return self._spawn()
 
     def forget(self, process: subprocess.Popen) -> None:
         with self._lock:
@@ -114,7 +114,11 @@ class Job(threading.Thread):
             log.info("download=%s not started: %s", uuid, reply.error)
             return
         attempt = reply.attempt
-        status, size, file_name, error = self._download(attempt)
+        try:
+            status, size, file_name, error = self._download(attempt)
+        except Exception as crash:  # a bug here must not leave the row DOWNLOADING
+            log.exception("download=%s runner error", uuid)
+            status, size, file_name, error = "FAILED", None, None, f"runner error: {type(crash).__name__}: {crash}"
         if self.runner.stopping.is_set():
             return  # the scheduler of the next start re-runs it; partial files let yt-dlp resume
         if self.cancelled.is_set():
@@ -137,28 +141,30 @@ class Job(threading.Thread):
         self.process = process = self.runner.spares.take()
         try:
             process.stdin.write(json.dumps(arguments) + "\n")
-            process.stdin.close()
-            reported_file, last_error, stalled = self._follow_output(process, attempt)
+            process.stdin.flush()
+            output = self._follow_output(process, attempt)
             returncode = process.wait()
         finally:
             kill_group(process)
             self.runner.spares.forget(process)
         log.info("download=%s yt-dlp exited returncode=%d", uuid, returncode)
         metrics.YTDLP_EXIT_CODES.labels(str(returncode)).inc()
-        if stalled:
+        if output.stalled:
             return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
                                           f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
         if returncode != 0:
-            return "FAILED", None, None, last_error or f"yt-dlp exited with code {returncode}"
-        path, problem = check_final_file(reported_file, uuid, settings.VIDEODATAPATH)
+            return "FAILED", None, None, output.last_error or f"yt-dlp exited with code {returncode}"
+        if not output.probed:
+            return "FAILED", None, None, "the downloaded file could not be checked"
+        path, problem = check_final_file(output.reported_file, uuid, settings.VIDEODATAPATH, output.probe_problem)
         if problem:
             return "FAILED", None, None, problem
         return "COMPLETED", path.stat().st_size, path.name, None
 
-    def _follow_output(self, process: subprocess.Popen, attempt: int) -> tuple[str | None, str | None, bool]:
+    def _follow_output(self, process: subprocess.Popen, attempt: int) -> "YtdlpOutput":
         """Streams yt-dlp's stdout and stderr until both close; kills it when it stays silent too long."""
         uuid = self.order.uuid
-        reported_file = last_error = None
+        output = YtdlpOutput()
         last_sent = 0.0
         pending = None
         selector = selectors.DefaultSelector()
@@ -178,16 +184,24 @@ class Job(threading.Thread):
                     continue
                 last_output = now
                 line = line.rstrip("\n")
-                if key.data == "out" and line.startswith(PROGRESS_MARKER):
+                if key.data == "err":
+                    if line.startswith("ERROR:"):
+                        output.last_error = line.removeprefix("ERROR:").strip()
+                        log.info("download=%s yt-dlp error: %s", uuid, output.last_error)
+                elif line.startswith(PROGRESS_MARKER):
                     pending = parse_progress(line[len(PROGRESS_MARKER):]) or pending
-                elif key.data == "out" and line.startswith(FILE_MARKER):
+                elif line.startswith(FILE_MARKER):
+                    output.reported_file = _json_or_none(line[len(FILE_MARKER):])
+                elif line.startswith(DONE_MARKER):
+                    ask = line[len(DONE_MARKER):] == "0" and output.reported_file
                     try:
-                        reported_file = json.loads(line[len(FILE_MARKER):])
-                    except ValueError:
-                        reported_file = None
-                elif key.data == "err" and line.startswith("ERROR:"):
-                    last_error = line.removeprefix("ERROR:").strip()
-                    log.info("download=%s yt-dlp error: %s", uuid, last_error)
+                        process.stdin.write((output.reported_file if ask else "") + "\n")
+                        process.stdin.close()
+                    except OSError:
+                        pass  # the process died meanwhile; its exit code tells the rest
+                elif line.startswith(PROBE_MARKER):
+                    output.probed = True
+                    output.probe_problem = (_json_or_none(line[len(PROBE_MARKER):]) or {}).get("problem")
             if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
                 self.runner.progress.send(bus.ProgressUpdate(
                     uuid=uuid, attempt=attempt, progress=pending.percent, sizeInBytes=pending.total_bytes,
@@ -195,10 +209,27 @@ class Job(threading.Thread):
                 pending, last_sent = None, now
             if self.cancelled.is_set() or now - last_output > self.settings.STALLTIMEOUTSECONDS:
                 kill_group(process)
-                selector.close()
-                return reported_file, last_error, not self.cancelled.is_set()
+                output.stalled = not self.cancelled.is_set()
+                break
         selector.close()
-        return reported_file, last_error, False
+        return output
+
+
+@dataclass
+class YtdlpOutput:
+    """What the runner learnt from one yt-dlp process's output."""
+    reported_file: str | None = None
+    last_error: str | None = None
+    probed: bool = False
+    probe_problem: str | None = None
+    stalled: bool = False
+
+
+def _json_or_none(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def remove_partial_files(uuid: str, settings: Settings) -> None:
@@ -226,6 +257,7 @@ class Runner:
         self._lock = threading.Lock()
         self.spares = SparePool(settings.WARMPROCESSES)
         self.jobs: dict[str, Job] = {}
+        self.last_start = 0.0
 
     def job_ended(self, uuid: str) -> None:
         """Called from a job thread; the main thread forwards it so the scheduler sees events in order."""
@@ -271,12 +303,14 @@ class Runner:
             if time.monotonic() >= next_heartbeat:
                 self.heartbeat()
                 self.alive.beat()
-                self.spares.top_up()
+                if time.monotonic() - self.last_start > SPARE_REFILL_DELAY_SECONDS:
+                    self.spares.top_up()
                 next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
 
     def start(self, order: bus.StartDownload) -> None:
         if order.uuid in self.jobs:
             return
+        self.last_start = time.monotonic()
         job = Job(self, order)
         self.jobs[order.uuid] = job
         job.start()

@@ -1,17 +1,24 @@
 """A yt-dlp process started ahead of need.
 
-It imports yt-dlp and compiles its extractor patterns, then waits on stdin for one JSON argument list and
-runs yt-dlp's own command-line entry point with it: same parser, same output, same exit code as `yt-dlp`.
+It imports yt-dlp, compiles its extractor patterns and builds one YoutubeDL from the service's own command
+line (which also detects the ffmpeg version), then waits on stdin for one JSON argument list and runs
+yt-dlp's own command-line entry point with it: same parser, same output, same exit code as `yt-dlp`.
+After yt-dlp's main returns it prints DONE_MARKER with the exit code; the runner answers with the path of
+the file yt-dlp reported (or nothing), which this process checks with PyAV and reports after PROBE_MARKER.
 It kills its whole process group (itself, ffmpeg children) if the runner that started it disappears.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import platform
 import signal
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 WARM_URL = "https://warm-up.invalid/video.mp4"
 
@@ -24,33 +31,67 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _warm_up() -> None:
-    """Pays yt-dlp's start-up once, before a job needs it: imports and the first match of every extractor."""
-    import yt_dlp  # noqa: F401
+    """Pays yt-dlp's start-up before a job needs it: imports, the first match of every extractor, option
+    parsing, a YoutubeDL with the service's options, ffmpeg's version, the date parsing of HTTP headers,
+    and PyAV for the media check."""
+    import av  # noqa: F401
+    import yt_dlp
     import yt_dlp.downloader.hls  # noqa: F401
     import yt_dlp.downloader.http  # noqa: F401
     import yt_dlp.extractor.generic  # noqa: F401
-    import yt_dlp.postprocessor  # noqa: F401
     from yt_dlp.extractor import gen_extractor_classes
+    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+    from yt_dlp.utils import unified_timestamp
+
+    from common.ytdlp import build_command_line
 
     for extractor in gen_extractor_classes():
         extractor.suitable(WARM_URL)
+    # yt-dlp's updater asks for the architecture on every run, and the stdlib answers by running `file`
+    platform.architecture = functools.cache(platform.architecture)
+    yt_dlp.utils.system_identifier()
+    folder = Path(tempfile.gettempdir())
+    arguments = build_command_line("00000000-0000-4000-8000-000000000000", WARM_URL, [], folder,
+                                   folder / ".partial")
+    with yt_dlp.YoutubeDL(yt_dlp.parse_options(arguments).ydl_opts) as ydl:
+        FFmpegPostProcessor.get_versions(ydl)
+    unified_timestamp("Wed, 26 Nov 2025 10:00:00 GMT")
+
+
+def run_ytdlp(arguments: list[str]) -> int:
+    """yt-dlp's main, returning its exit code the way the interpreter would report it."""
+    import yt_dlp
+
+    try:
+        yt_dlp.main(arguments)
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):
+            print(exit_.code, file=sys.stderr)
+            return 1
+        return exit_.code or 0
+    return 0
 
 
 def main() -> None:
     threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
-    _warm_up()
-    import yt_dlp
-
     from common.config import load_settings
     from common.network import guard_connections
+    from common.ytdlp import DONE_MARKER, PROBE_MARKER
+    from services.runner.media import probe_media
 
+    _warm_up()
     blocked = load_settings().BLOCKEDURLNETWORKS
     line = sys.stdin.readline()
     if not line.strip():
         return
-    arguments = json.loads(line)
     guard_connections(blocked)
-    yt_dlp.main(arguments)
+    code = run_ytdlp(json.loads(line))
+    sys.stderr.flush()
+    print(f"{DONE_MARKER}{code}", flush=True)
+    reported = sys.stdin.readline().strip()
+    if reported:
+        print(PROBE_MARKER + json.dumps({"problem": probe_media(reported)}), flush=True)
+    os._exit(code)  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def test_healthchecks_dependencies_restart_policy(config):
         assert definition["healthcheck"]["test"], name
         assert "logging" not in definition, f"{name}: logs stay on stdout/stderr (Docker's default driver)"
     api_check = " ".join(service(config, API)["healthcheck"]["test"])
-    assert "urllib.request" in api_check and "127.0.0.1" in api_check and "/api/hello" in api_check
+    assert "urllib.request" in api_check and "127.0.0.1" in api_check and "/api/health" in api_check
     web_check = service(config, WEB)["healthcheck"]["test"]
     assert "curl" in web_check and "https://127.0.0.1:443/api/hello" in web_check
     assert "http://127.0.0.1:9000/health" in service(config, S3)["healthcheck"]["test"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from common.config import Settings, load_settings
 from common.logs import setup_logging
 from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line
 from services.runner.media import check_final_file, parse_progress
+from services.runner.streams import LineStreams
 
 log = logging.getLogger("runner")
 
@@ -167,24 +167,13 @@ class Job(threading.Thread):
         output = YtdlpOutput()
         last_sent = 0.0
         pending = None
-        selector = selectors.DefaultSelector()
-        selector.register(process.stdout, selectors.EVENT_READ, "out")
-        selector.register(process.stderr, selectors.EVENT_READ, "err")
+        streams = LineStreams(out=process.stdout, err=process.stderr)
         last_output = time.monotonic()
-        open_streams = 2
-        while open_streams:
+        while streams.open:
             timeout = last_output + self.settings.STALLTIMEOUTSECONDS - time.monotonic()
-            events = selector.select(timeout=max(0.0, min(timeout, PROGRESS_INTERVAL_SECONDS)))
-            now = time.monotonic()
-            for key, _ in events:
-                line = key.fileobj.readline()
-                if not line:
-                    selector.unregister(key.fileobj)
-                    open_streams -= 1
-                    continue
-                last_output = now
-                line = line.rstrip("\n")
-                if key.data == "err":
+            for stream, line in streams.lines(timeout=max(0.0, min(timeout, PROGRESS_INTERVAL_SECONDS))):
+                last_output = time.monotonic()
+                if stream == "err":
                     if line.startswith("ERROR:"):
                         output.last_error = line.removeprefix("ERROR:").strip()
                         log.info("download=%s yt-dlp error: %s", uuid, output.last_error)
@@ -202,6 +191,7 @@ class Job(threading.Thread):
                 elif line.startswith(PROBE_MARKER):
                     output.probed = True
                     output.probe_problem = (_json_or_none(line[len(PROBE_MARKER):]) or {}).get("problem")
+            now = time.monotonic()
             if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
                 self.runner.progress.send(bus.ProgressUpdate(
                     uuid=uuid, attempt=attempt, progress=pending.percent, sizeInBytes=pending.total_bytes,
@@ -211,7 +201,7 @@ class Job(threading.Thread):
                 kill_group(process)
                 output.stalled = not self.cancelled.is_set()
                 break
-        selector.close()
+        streams.close()
         return output
 
 

@@ -37,7 +37,9 @@ def reader_engine(path: Path) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """No autoflush: the DB writer looks rows up between changes of one batch, and each lookup would
+    otherwise flush the pending inserts one statement at a time; the batch is flushed once, at commit."""
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def upgrade_schema(engine: Engine) -> None:

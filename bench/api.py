@@ -1,0 +1,183 @@
+"""API: listDownloads latency with 1k/10k/100k rows, and initiateDownload requests/s from 16 concurrent clients
+(wrk with a Lua script)."""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import time
+import uuid as uuidlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+
+from bench.common import stop_stacks_on_sigterm, QuietMediaServer, Stack, Table, ensure_media, fmt_ms, median, percentile, temp_folder
+
+WINDOW_ROWS_PER_HOUR = 50  # "realistic": about 1,200 downloads a day
+
+
+def insert_rows(db: Path, count: int, recent: int) -> int:
+    """Adds `count` finished rows directly to a stopped stack's SQLite file: `recent` of them in the last 60
+    minutes, the others spread uniformly over the 30 days before. Returns how many are inside the window."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = []
+    for index in range(count):
+        if index < recent:
+            created = now - timedelta(seconds=random.uniform(30, 3540))
+        else:
+            created = now - timedelta(seconds=random.uniform(3700, 30 * 86400))
+        failed = index % 20 == 0
+        uuid = str(uuidlib.uuid4())
+        rows.append((uuid, f"https://videos.example.com/watch/{index}.mp4", json.dumps(["--format", "best"]),
+                     "FAILED" if failed else "COMPLETED", None if failed else 12_345_678, None if failed else 100.0,
+                     None if failed else f"{uuid}.mp4", "HTTP Error 404: Not Found" if failed else None, 1,
+                     created.isoformat(sep=" "), (created + timedelta(seconds=3)).isoformat(sep=" "),
+                     (created + timedelta(seconds=0.05)).isoformat(sep=" "),
+                     (created + timedelta(seconds=3)).isoformat(sep=" ")))
+    with sqlite3.connect(db) as connection:
+        connection.executemany(
+            'INSERT INTO downloads (uuid, "videoURL", "ytdlpParameters", status, "sizeInBytes", progress, '
+            '"fileName", "errorMessage", attempts, "createdAt", "updatedAt", "startedAt", "finishedAt") '
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    return recent
+
+
+def latency(session: requests.Session, url: str, params: dict, count: int) -> tuple[list[float], int]:
+    times, items = [], 0
+    for _ in range(count):
+        start = time.monotonic()
+        response = session.get(url, params=params, timeout=30)
+        times.append(time.monotonic() - start)
+        response.raise_for_status()
+        items = len(response.json()["downloads"])
+    return times, items
+
+
+def list_latency(quick: bool) -> Table:
+    requests_per_case = 100 if quick else 200
+    table = Table(
+        f"listDownloads latency ({requests_per_case} sequential requests per case, keep-alive client)",
+        ["Rows in DB", "Query", "Rows returned", "p50", "p99", "max"],
+        ["Rows were inserted directly into the SQLite file of the stopped stack with sqlite3 (same schema, created "
+         "by the DB writer's migration), then the stack was started again.",
+         f"Rows are spread uniformly over the last 30 days except about {WINDOW_ROWS_PER_HOUR} created within the "
+         "last hour (the default 60-minute window).",
+         "'30-day window' puts every row inside the window: the API returns maxResults (default 1000) rows.",
+         "Target: p99 < 50 ms at 100k rows with the default 60-minute window."])
+    stack = Stack()
+    stack.start()
+    stack.stop()
+    total = 0
+    try:
+        for size in (1_000, 10_000, 100_000):
+            insert_rows(stack.db, size - total, WINDOW_ROWS_PER_HOUR if total == 0 else 0)
+            total = size
+            stack.start()
+            with requests.Session() as session:
+                url = f"{stack.api}/api/listDownloads"
+                cases = [("default (60 min)", {}), ("onlyShowOngoingDownloads=true", {"onlyShowOngoingDownloads": "true"}),
+                         ("30-day window, maxResults 1000", {"overLastPeriodDurationInMinutes": 43200}),
+                         ("30-day window, maxResults 100", {"overLastPeriodDurationInMinutes": 43200,
+                                                             "maxResults": 100})]
+                for label, params in cases:
+                    latency(session, url, params, 5)  # warm the connection pool and the page cache
+                    n = requests_per_case if "maxResults 1000" not in label else max(30, requests_per_case // 5)
+                    times, items = latency(session, url, params, n)
+                    table.add(f"{size:,}", label, items, fmt_ms(percentile(times, 50)), fmt_ms(percentile(times, 99)),
+                              fmt_ms(max(times)))
+            stack.stop()
+    finally:
+        stack.stop()
+        shutil.rmtree(stack.folder, ignore_errors=True)
+    return table
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"videoURL": "%s"}'
+"""
+
+
+def parse_wrk(output: str) -> dict:
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+              "requests": int(re.search(r"(\d+) requests in", output)[1])}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non2xx"] = int(non2xx[1]) if non2xx else 0
+    errors = re.search(r"Socket errors: (.*)", output)
+    result["errors"] = errors[1] if errors else "none"
+    for p in ("50", "99"):
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", output, re.M)
+        if match:
+            value = float(match[1]) / {"us": 1e6, "ms": 1e3, "s": 1}[match[2]]
+            result[f"p{p}"] = value
+    return result
+
+
+def initiate_throughput(quick: bool) -> Table:
+    duration = 5 if quick else 8
+    media = ensure_media()
+    server = QuietMediaServer(media)
+    folder = temp_folder("prt-bench-wrk-")
+    table = Table(
+        f"initiateDownload: requests/s from 16 concurrent clients (wrk -t2 -c16 -d{duration}s, POST JSON)",
+        ["videoURL", "Requests/s", "Requests", "p50 latency", "p99 latency", "Non-2xx", "Socket errors",
+         "Rows created", "CPU: API workers", "CPU: dbwriter", "CPU: machine"],
+        ["MAXCONCURRENTDOWNLOADS=1 in both rows; API defaults (2 gunicorn workers x 8 threads).",
+         "'404 URL': a loopback URL that 404s at once, so queued downloads fail fast one after the other: each "
+         "one also makes the runner warm a replacement yt-dlp spare (~0.75 CPU-s) while wrk runs.",
+         "'stalling URL': the first download stalls (/stall/), the rest stay PENDING: only the API, the DB writer "
+         "and the scheduler work, which isolates the request path.",
+         "CPU in % of one core over the wrk run (utime+stime from /proc); machine = all cores, 200 % = both busy. "
+         "wrk itself runs on the same 2 cores.",
+         "Target: >= 300/s on 2 cores."])
+    from bench.common import cpu_seconds, descendants
+    from bench.throughput import total_cpu_busy
+    for label, path in (("404 URL", "/does-not-exist.mp4"), ("stalling URL", "/stall/cbr4.mp4")):
+        script = folder / "post.lua"
+        script.write_text(WRK_SCRIPT % (server.url + path))
+        with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS="1") as stack:
+            before = stack.row_count()
+            workers = descendants(stack.pid("api"))
+            dbwriter = stack.pid("dbwriter")
+
+            def cpu_now():
+                return {"api": sum(cpu_seconds(p) for p in workers), "dbwriter": cpu_seconds(dbwriter),
+                        "machine": total_cpu_busy()}
+            cpu0, t0 = cpu_now(), time.monotonic()
+            output = subprocess.run(["wrk", "-t2", "-c16", f"-d{duration}s", "--latency", "-s", str(script),
+                                     f"{stack.api}/api/initiateDownload"], capture_output=True, text=True,
+                                    check=True).stdout
+            cpu1, elapsed = cpu_now(), time.monotonic() - t0
+            r = parse_wrk(output)
+            created = stack.row_count() - before
+            locked = stack.logs().count("database is locked")
+        pct = {key: (cpu1[key] - cpu0[key]) / elapsed * 100 for key in cpu0}
+        table.add(label, f"{r['rps']:.0f}", r["requests"], fmt_ms(r.get("p50")), fmt_ms(r.get("p99")),
+                  r["non2xx"], r["errors"], created, f"{pct['api']:.0f} %", f"{pct['dbwriter']:.0f} %",
+                  f"{pct['machine']:.0f} %")
+        if locked:
+            table.note(f"{label}: 'database is locked' {locked} times in the logs")
+    server.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    return table
+
+
+def run(quick: bool = False) -> list[Table]:
+    return [list_latency(quick).print(), initiate_throughput(quick).print()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    stop_stacks_on_sigterm()
+    run(parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""End-to-end time of one download through the service against a fresh `yt-dlp` process on the same URL.
+
+Service: from POST initiateDownload until listDownloads (polled every 10 ms) shows COMPLETED, with the times
+the UUID came back and DOWNLOADING became visible. Direct: `yt-dlp --ignore-config -o ... URL` in a new
+process. Pairs are interleaved (the order alternates) and the median of each side is compared. Before each
+service run the runner's spares are warm and idle, as they are on a service that is not saturated.
+
+The second part runs the warm yt-dlp process protocol by hand (services.runner.warm_ytdlp, the service's own
+argument list) and timestamps its output lines, to show where the time goes inside yt-dlp; then ffprobe.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+import requests
+
+from bench.common import (stop_stacks_on_sigterm, APP_DIR, PYTHON, LogFollower, QuietMediaServer, Stack, Table, ensure_media, fmt_ms, is_waiting_on_stdin,
+                          media_env, median, run_direct_ytdlp, temp_folder, wait_for, wait_warm_spares)
+
+CASES = [("4 MB mp4", "/cbr4.mp4"), ("20 MB mp4", "/cbr20.mp4"), ("HLS (4 x 1 s, 4 MB)", "/hls4/index.m3u8")]
+
+
+LOG_MARKS = [("created", ("created PENDING",)), ("dispatched", ("dispatched",)),
+             ("attempt", ("DOWNLOADING attempt",)), ("ytdlp_exit", ("yt-dlp exited",)),
+             ("committed", ("COMPLETED file",))]
+
+
+def service_run(stack: Stack, session: requests.Session, url: str, timeout: float = 60,
+                follower: LogFollower | None = None) -> dict[str, float]:
+    start = time.monotonic()
+    response = session.post(f"{stack.api}/api/initiateDownload", json={"videoURL": url}, timeout=30)
+    response.raise_for_status()
+    uuid = response.json()["downloadUUID"]
+    marks = {"uuid": time.monotonic() - start}
+    if follower is not None:
+        marks["_follower"], marks["_uuid"], marks["_start"] = follower, uuid, start
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        rows = session.get(f"{stack.api}/api/listDownloads", params={"onlyShowOngoingDownloads": "false"},
+                           timeout=30).json()["downloads"]
+        row = next((item for item in rows if item["downloadUUID"] == uuid), None)
+        status = row["downloadStatus"] if row else None
+        now = time.monotonic() - start
+        if status == "DOWNLOADING" and "downloading" not in marks:
+            marks["downloading"] = now
+        if status in ("COMPLETED", "FAILED"):
+            if status == "FAILED":
+                raise RuntimeError(f"download failed: {row.get('errorMessage')}")
+            marks.setdefault("downloading", now)
+            marks["completed"] = now
+            return log_marks(marks)
+        time.sleep(0.01)  # the 10 ms polling interval of the measurement, not synchronisation
+    raise TimeoutError(f"{url} did not complete within {timeout}s")
+
+
+def log_marks(marks: dict) -> dict[str, float]:
+    """Adds the moments the stack logged each step of this download (lines timestamped as they arrive)."""
+    follower = marks.pop("_follower", None)
+    uuid, start = marks.pop("_uuid", None), marks.pop("_start", None)
+    if follower is None:
+        return marks
+    # the COMPLETED line may arrive a few ms after the API already shows it
+    wait_for(lambda: follower.first(f"download={uuid}", "COMPLETED file"), timeout=5, interval=0.005,
+             message="the COMPLETED log line")
+    for key, needles in LOG_MARKS:
+        moment = follower.first(f"download={uuid}", *needles, after=start)
+        marks[key] = moment - start if moment is not None else float("nan")
+    return marks
+
+
+def end_to_end(quick: bool) -> tuple[Table, Table]:
+    media = ensure_media()
+    server = QuietMediaServer(media)
+    pairs = 3 if quick else 5
+    table = Table(
+        f"End-to-end: service vs direct yt-dlp (median of {pairs} interleaved pairs)",
+        ["Media", "Direct yt-dlp", "Service", "Ratio service/direct", "UUID returned", "DOWNLOADING visible",
+         "COMPLETED visible", "Service min..max"],
+        ["Target: ratio <= 0.15 (MeTube: 0.30). Times from POST initiateDownload; status polled every 10 ms.",
+         "Direct: `yt-dlp --ignore-config -q --no-progress -o ... URL` in a fresh process, same URL, same run."])
+    steps = Table(
+        "End-to-end: where the service's time goes (median ms from POST initiateDownload, same runs)",
+        ["Media", "UUID returned (API + DB commit)", "dbwriter logged PENDING", "scheduler dispatched",
+         "DOWNLOADING committed", "DOWNLOADING visible in API", "yt-dlp exited", "COMPLETED committed",
+         "COMPLETED visible in API"],
+        ["Log lines have no timestamps: a thread follows the stack's log file and timestamps each line as "
+         "supervisord writes it (2 ms polling), so each step is an upper bound within a few ms.",
+         "'yt-dlp exited' -> 'COMPLETED committed': the runner's checks of the file plus the FinishDownload commit "
+         "(the media check itself now runs inside the warm process, before it exits)."])
+    work = temp_folder("prt-bench-direct-")
+    with Stack() as stack, requests.Session() as session:
+        follower = LogFollower(stack.log_path)
+        for name, path in CASES:
+            url = server.url + path
+            direct, service = [], []
+            # one untimed round of each warms the page cache and the media server
+            wait_warm_spares(stack, 2)
+            service_run(stack, session, url)
+            run_direct_ytdlp(url, work)
+            for index in range(pairs):
+                order = ("service", "direct") if index % 2 == 0 else ("direct", "service")
+                for side in order:
+                    if side == "service":
+                        wait_warm_spares(stack, 2)
+                        service.append(service_run(stack, session, url, follower=follower))
+                    else:
+                        direct.append(run_direct_ytdlp(url, work))
+            d = median(direct)
+            s = {key: median([m[key] for m in service]) for key in ("uuid", "downloading", "completed")}
+            completed = [m["completed"] for m in service]
+            table.add(name, fmt_ms(d), fmt_ms(s["completed"]), f"{s['completed'] / d:.2f}", fmt_ms(s["uuid"]),
+                      fmt_ms(s["downloading"]), fmt_ms(s["completed"]),
+                      f"{fmt_ms(min(completed))}..{fmt_ms(max(completed))}")
+            m = {key: median([r[key] for r in service]) for key in service[0]}
+            steps.add(name, *(fmt_ms(m[key]) for key in ("uuid", "created", "dispatched", "attempt", "downloading",
+                                                         "ytdlp_exit", "committed", "completed")))
+        follower.close()
+        for line in stack.logs().splitlines():
+            if "database is locked" in line:
+                table.note(f"LOG: {line}")
+    server.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return table, steps
+
+
+VARIANTS = [  # label, start a replacement spare at the same time
+    ("warm_ytdlp alone", False),
+    ("warm_ytdlp, a new spare warming up meanwhile", True),
+]
+
+
+def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) -> dict[str, float]:
+    """One download in a hand-started services.runner.warm_ytdlp; times from writing the arguments.
+
+    Speaks both protocols: the current one (the process prints PRT-DONE <code>, reads the reported file's path
+    and prints PRT-PROBE with its own media check) and the older one (exit after yt-dlp; ffprobe outside)."""
+    from common import ytdlp
+
+    env = media_env(folder)
+    data = folder / "data"
+    uuid = str(uuidlib.uuid4())
+    command = [str(PYTHON), "-u", "-m", "services.runner.warm_ytdlp"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=APP_DIR, env=env, text=True, bufsize=1, start_new_session=True)
+    wait_for(lambda: is_waiting_on_stdin(process.pid), timeout=60, interval=0.01, message="warm yt-dlp")
+    spare = None
+    arguments = ytdlp.build_command_line(uuid, url, [], data, data / ".partial")
+    done_marker = getattr(ytdlp, "DONE_MARKER", None)
+    probe_marker = getattr(ytdlp, "PROBE_MARKER", None)
+    start = time.monotonic()
+    if concurrent_warmup:  # what the runner used to do when it took a spare: start its replacement at once
+        spare = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, cwd=APP_DIR, env=env, start_new_session=True)
+    process.stdin.write(json.dumps(arguments) + "\n")
+    process.stdin.flush()
+    if not done_marker:
+        process.stdin.close()
+    marks: dict = {}
+    for line in process.stdout:
+        now = time.monotonic() - start
+        if line.startswith(ytdlp.PROGRESS_MARKER):
+            marks.setdefault("first_progress", now)
+            if json.loads(line[len(ytdlp.PROGRESS_MARKER):]).get("status") == "finished":
+                marks.setdefault("transfer_done", now)
+        elif line.startswith(ytdlp.FILE_MARKER):
+            marks["file"] = now
+            marks["path"] = json.loads(line[len(ytdlp.FILE_MARKER):])
+        elif done_marker and line.startswith(done_marker):
+            marks["done"] = now
+            process.stdin.write(marks.get("path", "") + "\n")
+            process.stdin.close()
+        elif probe_marker and line.startswith(probe_marker):
+            marks["probed"] = now
+            problem = json.loads(line[len(probe_marker):]).get("problem")
+            if problem:
+                raise RuntimeError(problem)
+    process.wait()
+    marks["exit"] = time.monotonic() - start
+    stderr = process.stderr.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"warm yt-dlp failed: {stderr[-500:]}")
+    marks.setdefault("done", marks["exit"])
+    if "probed" in marks:
+        marks["check"] = marks["probed"] - marks["done"]
+    else:  # older protocol: the runner ran ffprobe itself after the exit
+        check_start = time.monotonic()
+        result = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "json",
+                                 marks["path"]], capture_output=True)
+        marks["check"] = time.monotonic() - check_start
+        marks["probed"] = marks["exit"] + marks["check"]
+        if result.returncode != 0:
+            raise RuntimeError("ffprobe failed")
+    if spare is not None:
+        spare.kill()
+        spare.wait()
+    for path in data.glob(f"{uuid}*"):
+        path.unlink()
+    return marks
+
+
+def warm_breakdown(quick: bool) -> Table:
+    media = ensure_media()
+    server = QuietMediaServer(media)
+    runs = 2 if quick else 3
+    folder = temp_folder("prt-bench-warm-")
+    table = Table(
+        f"Inside one warm yt-dlp process (median of {runs}; times from writing the JSON arguments to its stdin)",
+        ["Media", "Warm process", "Options+extraction (to 1st progress line)", "Transfer (to 'finished')",
+         "Post-processing+move (to PRT-FILE line)", "yt-dlp done (PRT-DONE)", "Media check",
+         "Total (checked)", "Process exit"],
+        ["services.runner.warm_ytdlp started by hand with PRT_VIDEODOWNLOADER_* pointing at a temp folder and "
+         "arguments from common.ytdlp.build_command_line (the service's own command line).",
+         "Media check: the warm process's own check (PRT-PROBE, PyAV) when it has one, else an ffprobe process "
+         "(what the runner used to run).",
+         "'a new spare warming up meanwhile': a second warm_ytdlp starts importing when the arguments are written "
+         "(what SparePool.take() did before replacements were deferred to top_up()); on 2 cores it competes for "
+         "CPU with the download."])
+    for name, path in CASES:
+        for label, concurrent in VARIANTS:
+            runs_marks = [warm_process_run(server.url + path, folder, concurrent) for _ in range(runs)]
+            m = {key: median([r[key] for r in runs_marks])
+                 for key in ("first_progress", "transfer_done", "file", "done", "check", "probed", "exit")}
+            table.add(name, label, fmt_ms(m["first_progress"]), fmt_ms(m["transfer_done"] - m["first_progress"]),
+                      fmt_ms(m["file"] - m["transfer_done"]), fmt_ms(m["done"]), fmt_ms(m["check"]),
+                      fmt_ms(m["probed"]), fmt_ms(m["exit"]))
+    server.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    return table
+
+
+def run(quick: bool = False) -> list[Table]:
+    ratio, steps = end_to_end(quick)
+    return [ratio.print(), steps.print(), warm_breakdown(quick).print()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    stop_stacks_on_sigterm()
+    run(parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()

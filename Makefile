@@ -15,7 +15,7 @@ export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOAD
 RUN_DEBS := ffmpeg nginx openssl
 TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core docker-compose
 
-.PHONY: run test bench ctl system-deps-run system-deps-test web clean
+.PHONY: run test bench ctl system-deps-run system-deps-test system-deps-bench web clean
 
 run: system-deps-run $(VENV)/.run-installed web
 	ops/run-stack
@@ -24,7 +24,7 @@ test: system-deps-test $(VENV)/.dev-installed web
 	cd web && PATH=$(CURDIR)/$(VENV)/bin:$$PATH CHROME_BIN=/usr/bin/chromium npm run test:ci
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: system-deps-test $(VENV)/.dev-installed
+bench: system-deps-bench $(VENV)/.dev-installed
 	$(PY) -m bench
 
 # supervisorctl against the running stack, e.g. `make ctl ARGS=status` or `make ctl ARGS="restart runner"`.
@@ -33,6 +33,9 @@ ctl:
 
 system-deps-run:
 	@ops/install-debian-packages $(RUN_DEBS)
+
+system-deps-bench:
+	@ops/install-debian-packages $(TEST_DEBS) wrk
 
 system-deps-test:
 	@ops/install-debian-packages $(TEST_DEBS)

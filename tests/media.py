@@ -120,6 +120,9 @@ class MediaServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def handle_error(self, request, client_address) -> None:
+        """yt-dlp reads the start of a file to identify it, then hangs up: not an error worth printing."""
+
     def record(self, path: str) -> None:
         with self.lock:
             self.requests.append(path)

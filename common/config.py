@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     STALLTIMEOUTSECONDS: float = Field(
         300, gt=0, description="A yt-dlp process that prints nothing for this long is killed and FAILED.")
     WARMPROCESSES: int = Field(
-        2, ge=0, le=16, description="Spare yt-dlp processes the runner keeps imported and warmed, ready to start.")
+        2, ge=0, le=16, description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start.")
     BLOCKEDURLNETWORKS: IPNetworkList = Field(
         default_factory=lambda: _parse_networks("127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10"),
         description="Video URLs whose host resolves into these networks are refused (comma-separated CIDRs).")

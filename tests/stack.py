@@ -166,9 +166,10 @@ class Stack:
             return connection.execute("SELECT count(*) FROM downloads").fetchone()[0]
 
 
-def ytdlp_processes(parent: int | None = None) -> list[int]:
-    """PIDs of the runner's yt-dlp processes (spares and running ones), of one runner when parent is given."""
-    pids = []
+def ytdlp_processes(runner: int | None = None) -> list[int]:
+    """PIDs of the yt-dlp processes forked by the runner's zygote (spares and running ones), of one runner
+    when given."""
+    zygote_like = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -176,11 +177,10 @@ def ytdlp_processes(parent: int | None = None) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"services.runner.warm_ytdlp" not in cmdline:
-            continue
-        if parent is None or parent_pid(int(entry.name)) == parent:
-            pids.append(int(entry.name))
-    return pids
+        if b"services.runner.zygote" in cmdline:
+            zygote_like[int(entry.name)] = parent_pid(int(entry.name))
+    return [pid for pid, parent in zygote_like.items()
+            if parent in zygote_like and (runner is None or zygote_like[parent] == runner)]
 
 
 def parent_pid(pid: int) -> int | None:

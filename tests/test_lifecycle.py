@@ -29,11 +29,11 @@ def test_cancel_stops_ytdlp_and_stays_cancelled_after_a_restart(media):
         uuid = stack.start_download(f"{media.url}/slow/long.mp4?cancel")
         wait_for(lambda: (stack.download(uuid).get("progress") or 0) > 1, message="the download to progress")
         runner = stack.pid("runner")
-        wait_for(lambda: len(ytdlp_processes(parent=runner)) == 3, message="two spares and the busy one")
+        wait_for(lambda: len(ytdlp_processes(runner=runner)) == 3, message="two spares and the busy one")
         response = post(stack, "cancelDownload", uuid)
         assert response.status_code == 200 and response.json()["downloadStatus"] == "CANCELLED"
         assert stack.download(uuid)["downloadStatus"] == "CANCELLED"
-        wait_for(lambda: len(ytdlp_processes(parent=runner)) == 2 and "/slow/long.mp4?cancel" not in media.active,
+        wait_for(lambda: len(ytdlp_processes(runner=runner)) == 2 and "/slow/long.mp4?cancel" not in media.active,
                  message="the yt-dlp process to be gone")
         wait_for(lambda: not list(stack.data.glob(f"**/{uuid}*")), message="partial files removed")
         assert post(stack, "cancelDownload", uuid).json()["errorCode"] == "downloadNotOngoing"

@@ -170,7 +170,7 @@ def test_killed_runner_download_is_run_again_to_completion(media, media_folder):
         uuid = stack.start_download(f"{media.url}/slow/long.mp4")
         wait_for(lambda: stack.download(uuid)["downloadStatus"] == "DOWNLOADING"
                  and (stack.download(uuid).get("progress") or 0) > 5, timeout=60, message="download to start")
-        busy = set(ytdlp_processes(parent=stack.pid("runner")))
+        busy = set(ytdlp_processes(runner=stack.pid("runner")))
         assert busy
         stack.ctl("signal", "KILL", "runner")
         item = stack.wait_until_final(uuid, timeout=120)

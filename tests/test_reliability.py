@@ -32,7 +32,7 @@ def test_kill_9_of_each_service_loses_no_download(media, media_folder):
                                  for i in stack.downloads()), timeout=60, message="downloads in progress")
             pid = stack.pid(service)
             if service == "runner":
-                old_children = set(ytdlp_processes(parent=pid))
+                old_children = set(ytdlp_processes(runner=pid))
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: stack.status()[service][0] == "RUNNING" and stack.pid(service) != pid,
                      timeout=30, message=f"{service} restarted")

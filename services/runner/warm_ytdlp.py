@@ -72,18 +72,16 @@ def run_ytdlp(arguments: list[str]) -> int:
     return 0
 
 
-def main() -> None:
-    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
-    from common.config import load_settings
+def serve_one_job(blocked) -> None:
+    """Reads one argument list from stdin, runs yt-dlp with it, reports DONE, checks the file the runner
+    names, and exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
     from common.network import guard_connections
     from common.ytdlp import DONE_MARKER, PROBE_MARKER
     from services.runner.media import probe_media
 
-    _warm_up()
-    blocked = load_settings().BLOCKEDURLNETWORKS
     line = sys.stdin.readline()
     if not line.strip():
-        return
+        os._exit(0)
     guard_connections(blocked)
     code = run_ytdlp(json.loads(line))
     sys.stderr.flush()
@@ -91,7 +89,22 @@ def main() -> None:
     reported = sys.stdin.readline().strip()
     if reported:
         print(PROBE_MARKER + json.dumps({"problem": probe_media(reported)}), flush=True)
+    sys.stdout.flush()
     os._exit(code)  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+
+
+def warm_settings():
+    """Warms up and returns the blocked networks every job's connections are checked against."""
+    from common.config import load_settings
+
+    _warm_up()
+    return load_settings().BLOCKEDURLNETWORKS
+
+
+def main() -> None:
+    """A single warm process serving one job (the zygote forks these instead; kept for measurements)."""
+    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
+    serve_one_job(warm_settings())
 
 
 if __name__ == "__main__":

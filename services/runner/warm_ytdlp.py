@@ -47,6 +47,7 @@ def _warm_up() -> None:
 
     for extractor in gen_extractor_classes():
         extractor.suitable(WARM_URL)
+    _memoize(sys.modules["yt_dlp.YoutubeDL"], "orderedSet_from_options")
     # yt-dlp's updater asks for the architecture on every run, and the stdlib answers by running `file`
     platform.architecture = functools.cache(platform.architecture)
     yt_dlp.utils.system_identifier()
@@ -56,6 +57,21 @@ def _warm_up() -> None:
     with yt_dlp.YoutubeDL(yt_dlp.parse_options(arguments).ydl_opts) as ydl:
         FFmpegPostProcessor.get_versions(ydl)
     unified_timestamp("Wed, 26 Nov 2025 10:00:00 GMT")
+
+
+def _memoize(module, name: str) -> None:
+    """yt-dlp orders its ~1,900 extractors anew for every YoutubeDL (~60 ms of a download's start); the
+    function is pure, so the warm process remembers its answers for identical arguments."""
+    original = getattr(module, name)
+    answers: dict = {}
+
+    def remembered(options, alias_dict, *, use_regex=False, start=None):
+        key = (tuple(options), tuple((k, tuple(v)) for k, v in alias_dict.items()), use_regex, tuple(start or ()))
+        if key not in answers:
+            answers[key] = original(options, alias_dict, use_regex=use_regex, start=start)
+        return list(answers[key])
+
+    setattr(module, name, remembered)
 
 
 def run_ytdlp(arguments: list[str]) -> int:

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid as uuidlib
 from datetime import datetime
+from collections.abc import Iterator
 from typing import Annotated, Literal, Union
 
 import zmq
@@ -215,6 +216,22 @@ def _bind_address(settings: Settings, endpoint: str) -> str:
     if settings.BUSBASEADDRESS:
         return "tcp://*:" + address(settings, endpoint).rsplit(":", 1)[1]
     return address(settings, endpoint)
+
+
+def drain(socket: zmq.Socket, limit: int | None = None) -> Iterator[Message]:
+    """The messages waiting on a PULL socket (at most limit), without blocking; malformed ones are logged
+    and dropped."""
+    received = 0
+    while limit is None or received < limit:
+        received += 1
+        try:
+            data = socket.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            yield decode(data)
+        except ValueError as error:
+            log.warning("malformed message dropped: %s", str(error).splitlines()[0])
 
 
 def bind(settings: Settings, endpoint: str, socket_type: int) -> zmq.Socket:

@@ -42,29 +42,24 @@ class DBWriter:
             if self.poller.poll(1000):
                 self.process_waiting()
 
-    def _drain(self, socket: zmq.Socket) -> list[list[bytes]]:
+    def _waiting_commands(self) -> list[list[bytes]]:
         frames = []
         while len(frames) < MAX_BATCH:
             try:
-                frames.append(socket.recv_multipart(zmq.NOBLOCK))
+                frames.append(self.commands.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 break
         return frames
 
     def process_waiting(self) -> None:
         requests = []
-        for identity, *_, payload in self._drain(self.commands):
+        for identity, *_, payload in self._waiting_commands():
             try:
                 requests.append((identity, bus.Envelope.model_validate_json(payload)))
             except ValueError as error:
                 log.warning("malformed command dropped: %s", str(error).splitlines()[0])
         progress: dict[str, bus.ProgressUpdate] = {}
-        for *_, payload in self._drain(self.events):
-            try:
-                event = bus.decode(payload)
-            except ValueError as error:
-                log.warning("malformed event dropped: %s", str(error).splitlines()[0])
-                continue
+        for event in bus.drain(self.events, limit=MAX_BATCH):
             if isinstance(event, bus.ProgressUpdate):
                 progress[event.uuid] = event
             elif isinstance(event, bus.ServiceHeartbeat):

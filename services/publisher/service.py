@@ -144,14 +144,7 @@ class Publisher:
         while True:
             wait = min(wait, self.alive.beat())
             if self.inbox.poll(wait * 1000):
-                while True:
-                    try:
-                        message = bus.decode(self.inbox.recv(zmq.NOBLOCK))
-                    except zmq.Again:
-                        break
-                    except ValueError as error:
-                        log.warning("malformed message dropped: %s", str(error).splitlines()[0])
-                        continue
+                for message in bus.drain(self.inbox):
                     if isinstance(message, bus.PurgeFiles):
                         self.purge(message.uuid, message.s3Key)
             try:

@@ -389,14 +389,7 @@ class Runner:
                     self.jobs.pop(uuid, None)
                     self.scheduler.send(bus.DownloadEnded(uuid=uuid))
             if self.inbox in ready:
-                while True:
-                    try:
-                        message = bus.decode(self.inbox.recv(zmq.NOBLOCK))
-                    except zmq.Again:
-                        break
-                    except ValueError as error:
-                        log.warning("malformed message dropped: %s", str(error).splitlines()[0])
-                        continue
+                for message in bus.drain(self.inbox):
                     if isinstance(message, bus.StartDownload):
                         self.start(message)
                     elif isinstance(message, bus.CancelRequested) and message.uuid in self.jobs:

@@ -60,14 +60,7 @@ class Scheduler:
             dirty = False
             wait = min(next_scan - time.monotonic(), self.alive.beat())
             if self.inbox.poll(max(0.0, wait) * 1000):
-                while True:
-                    try:
-                        message = bus.decode(self.inbox.recv(zmq.NOBLOCK))
-                    except zmq.Again:
-                        break
-                    except ValueError as error:
-                        log.warning("malformed message dropped: %s", str(error).splitlines()[0])
-                        continue
+                for message in bus.drain(self.inbox):
                     dirty |= self.handle(message)
             if dirty or time.monotonic() >= next_scan:
                 try:

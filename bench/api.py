@@ -129,8 +129,8 @@ def initiate_throughput(quick: bool) -> Table:
         ["videoURL", "Requests/s", "Requests", "p50 latency", "p99 latency", "Non-2xx", "Socket errors",
          "Rows created", "CPU: API workers", "CPU: dbwriter", "CPU: machine"],
         ["MAXCONCURRENTDOWNLOADS=1 in both rows; API defaults (2 gunicorn workers x 8 threads).",
-         "'404 URL': a loopback URL that 404s at once, so queued downloads fail fast one after the other: each "
-         "one also makes the runner warm a replacement yt-dlp spare (~0.75 CPU-s) while wrk runs.",
+         "'404 URL': a loopback URL that 404s at once, so queued downloads fail fast one after the other "
+         "(each in a yt-dlp process forked from the runner's zygote) while wrk runs.",
          "'stalling URL': the first download stalls (/stall/), the rest stay PENDING: only the API, the DB writer "
          "and the scheduler work, which isolates the request path.",
          "CPU in % of one core over the wrk run (utime+stime from /proc); machine = all cores, 200 % = both busy. "

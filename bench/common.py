@@ -182,7 +182,7 @@ def is_waiting_on_stdin(pid: int) -> bool:
 
 
 def wait_warm_spares(stack: Stack, count: int, timeout: float = 60) -> list[int]:
-    """Waits until the runner has `count` warm spare yt-dlp processes blocked on stdin."""
+    """Waits until the runner has `count` spare yt-dlp processes (forked from its zygote) blocked on stdin."""
     runner = stack.pid("runner")
 
     def ready():

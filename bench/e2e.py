@@ -154,7 +154,7 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     done_marker = getattr(ytdlp, "DONE_MARKER", None)
     probe_marker = getattr(ytdlp, "PROBE_MARKER", None)
     start = time.monotonic()
-    if concurrent_warmup:  # what the runner used to do when it took a spare: start its replacement at once
+    if concurrent_warmup:  # what the runner did before the zygote: warm a replacement spare at once
         spare = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, cwd=APP_DIR, env=env, start_new_session=True)
     process.stdin.write(json.dumps(arguments) + "\n")
@@ -219,7 +219,7 @@ def warm_breakdown(quick: bool) -> Table:
          "Media check: the warm process's own check (PRT-PROBE, PyAV) when it has one, else an ffprobe process "
          "(what the runner used to run).",
          "'a new spare warming up meanwhile': a second warm_ytdlp starts importing when the arguments are written "
-         "(what SparePool.take() did before replacements were deferred to top_up()); on 2 cores it competes for "
+         "(what the runner did before it forked spares from a zygote); on 2 cores it competes for "
          "CPU with the download."])
     for name, path in CASES:
         for label, concurrent in VARIANTS:

@@ -1,5 +1,5 @@
 """Queue throughput: N small downloads with MAXCONCURRENTDOWNLOADS 1, 2 and 4, against the ideal; and the cost
-of starting a yt-dlp process (cold, warm spare, fork of a warmed process) and what the runner adds to it."""
+of starting a yt-dlp process (cold, warm, fork of a warmed process: what the runner's zygote does)."""
 from __future__ import annotations
 
 import argparse
@@ -80,7 +80,7 @@ def queue_throughput(quick: bool) -> Table:
          "finishedAt - startedAt from the rows (read-only SQLite): the runner's time per download under load.",
          f"All {count} POSTs are sent back to back first; makespan is from the first POST until listDownloads "
          "shows them all finished (polled every 20 ms).",
-         f"Machine: {os.cpu_count()} cores, so with C >= 2 yt-dlp processes and the spares' warm-ups compete "
+         f"Machine: {os.cpu_count()} cores, so with C >= 2 the yt-dlp processes, the API and the DB writer compete "
          "for CPU: CPU-s per download shows the real limit."])
     single = None
     for concurrency in (1, 2, 4):
@@ -107,7 +107,7 @@ def _timed(command: list[str], runs: int, **kwargs) -> list[float]:
 
 
 def _warm_spare_cost(runs: int) -> tuple[list[float], list[float]]:
-    """Time and CPU of one warm spare from spawn until it blocks on stdin (what the runner pays per download)."""
+    """Time and CPU of one warm yt-dlp process from spawn until it blocks on stdin (the zygote's warm-up)."""
     folder = temp_folder("prt-bench-spare-")
     walls, cpus = [], []
     for _ in range(runs):
@@ -144,20 +144,19 @@ def start_cost(quick: bool) -> Table:
     table = Table(
         f"Cost of starting yt-dlp (median of {runs})",
         ["What", "Wall time", "CPU time", "Notes"],
-        ["The runner hands each download to an already warm spare, so the download does not wait for the start-up, "
-         "but each spare serves one download: every download still costs one full warm-up of CPU (whenever its "
-         "replacement is started), which on 2 cores competes with the downloads running."])
+        ["The runner's zygote warms yt-dlp up once (the 'warm yt-dlp process' row) and forks one process per "
+         "download (the fork row): downloads pay neither the start-up time nor its CPU."])
     table.add("python -c pass", fmt_ms(median(_timed([str(PYTHON), "-c", "pass"], runs))), "-", "interpreter alone")
     table.add("python -c 'import yt_dlp'", fmt_ms(median(_timed([str(PYTHON), "-c", "import yt_dlp"], runs))), "-",
               "")
     table.add("yt-dlp --version", fmt_ms(median(_timed([str(YTDLP), "--version"], runs))), "-", "")
     walls, cpus = _warm_spare_cost(runs)
-    table.add("runner's warm spare: spawn -> blocked on stdin", fmt_ms(median(walls)), fmt_ms(median(cpus)),
-              "import + match of every extractor (services.runner.warm_ytdlp); paid once per download")
+    table.add("a warm yt-dlp process: spawn -> blocked on stdin", fmt_ms(median(walls)), fmt_ms(median(cpus)),
+              "import + match of every extractor (services.runner.warm_ytdlp); the zygote pays it once")
     forks = subprocess.run([str(PYTHON), "-c", FORK_PROBE, str(20)], capture_output=True, text=True, cwd=APP_DIR,
                            env=media_env(temp_folder("prt-bench-fork-")), check=True).stdout.split()
     table.add("fork() of a warmed process + child exit", fmt_ms(median([float(x) for x in forks])), "-",
-              "what a fork-server (zygote) runner would pay per download instead of a warm-up")
+              "what the runner pays per download: it forks each yt-dlp process from its warm zygote")
     return table
 
 

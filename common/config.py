@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     def partial_path(self) -> Path:
         return self.VIDEODATAPATH / ".partial"
 
+    def remove_download_files(self, uuid: str) -> list[str]:
+        """Removes every file of a download (<uuid>.* finished, partial, subtitles...); returns their names."""
+        removed = []
+        for folder in (self.VIDEODATAPATH, self.partial_path):
+            for path in folder.glob(f"{uuid}*"):
+                try:
+                    path.unlink()
+                    removed.append(path.name)
+                except OSError:  # already gone, or not ours to remove: the caller's outcome must not depend on it
+                    pass
+        return removed
+
     def create_folders(self) -> None:
         for folder in (self.SQLITEFILEPATH.parent, self.VIDEODATAPATH, self.partial_path, self.RUNPATH):
             folder.mkdir(parents=True, exist_ok=True)

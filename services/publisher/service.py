@@ -26,18 +26,6 @@ RESCAN_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 300.0
 
 
-def remove_local_files(settings: Settings, uuid: str) -> list[str]:
-    removed = []
-    for folder in (settings.VIDEODATAPATH, settings.partial_path):
-        for path in folder.glob(f"{uuid}*"):
-            try:
-                path.unlink()
-                removed.append(path.name)
-            except FileNotFoundError:
-                pass
-    return removed
-
-
 class Publisher:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -114,7 +102,7 @@ class Publisher:
             except Exception as error:
                 log.warning("download=%s could not delete s3://%s/%s: %s", uuid, self.settings.S3BUCKET, s3_key,
                             error)
-        removed = remove_local_files(self.settings, uuid)
+        removed = self.settings.remove_download_files(uuid)
         log.info("download=%s purged: files %s, S3 object %s", uuid, removed or "none", s3_key or "none")
 
     def sweep_retention(self) -> None:

@@ -2,24 +2,18 @@
 
 Each download runs in a yt-dlp process forked from a warm zygote (see zygote and warm_ytdlp): no download
 pays yt-dlp's start-up, and each runs in its own process group so that yt-dlp and its ffmpeg children can be
-killed together. The scheduler learns which downloads are alive
-from a heartbeat; the DB writer learns progress (coalesced) and the final state (acknowledged).
+killed together. The scheduler learns which downloads are alive from a heartbeat; the DB writer learns
+progress (coalesced) and the final state (acknowledged).
 """
 from __future__ import annotations
 
 import json
-import queue
-import socket
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import zmq
 
@@ -28,174 +22,14 @@ from common.config import Settings, load_settings
 from common.logs import setup_logging
 from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line
 from services.runner.media import check_final_file, parse_progress
+from services.runner.processes import ForkedProcess, SparePool, kill_group
 from services.runner.streams import LineStreams
-from services.runner.zygote import CONTROL_FD_VARIABLE as ZYGOTE_FD_VARIABLE
 
 log = logging.getLogger("runner")
 
 HEARTBEAT_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.3
 ENDED_ADDRESS = "inproc://runner-ended"
-
-
-class ForkedProcess:
-    """A yt-dlp process forked by the zygote, with the parts of Popen that the runner uses."""
-
-    def __init__(self, pid: int, stdin_fd: int, stdout_fd: int, stderr_fd: int):
-        self.pid = pid
-        self.stdin = open(stdin_fd, "w", buffering=1)
-        self.stdout = open(stdout_fd, "rb", buffering=0)
-        self.stderr = open(stderr_fd, "rb", buffering=0)
-        self.returncode: int | None = None
-        self._ended = threading.Event()
-
-    def ended(self, returncode: int) -> None:
-        self.returncode = returncode
-        self._ended.set()
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def wait(self, timeout: float = 30) -> int:
-        if not self._ended.wait(timeout):
-            kill_group(self)
-            self._ended.wait(5)
-        return self.returncode if self.returncode is not None else -signal.SIGKILL
-
-    def close(self) -> None:
-        for stream in (self.stdin, self.stdout, self.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-
-class Zygote:
-    """The runner's side of services.runner.zygote: asks it to fork, learns pids and exit codes."""
-
-    def __init__(self):
-        self._fork_lock = threading.Lock()
-        self._registry_lock = threading.Lock()
-        self._processes: dict[int, ForkedProcess] = {}
-        self._early_exits: dict[int, int] = {}
-        self._pids: queue.Queue[int] = queue.Queue()
-        self._ready = threading.Event()
-        self.popen: subprocess.Popen | None = None
-        self.control: socket.socket | None = None
-
-    def start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._ready.clear()
-        self.popen = subprocess.Popen(
-            [sys.executable, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(),),
-            start_new_session=True, cwd=Path(__file__).resolve().parents[2],
-            env={**os.environ, ZYGOTE_FD_VARIABLE: str(theirs.fileno())})
-        theirs.close()
-        self.control = ours
-        threading.Thread(target=self._read_events, args=(ours,), name="zygote-events", daemon=True).start()
-
-    def _read_events(self, control: socket.socket) -> None:
-        while True:
-            try:
-                message = control.recv(128).decode()
-            except OSError:
-                message = ""
-            if not message:
-                break
-            kind, *values = message.split()
-            if kind == "ready":
-                self._ready.set()
-            elif kind == "pid":
-                self._pids.put(int(values[0]))
-            elif kind == "exit":
-                pid, code = int(values[0]), int(values[1])
-                with self._registry_lock:
-                    process = self._processes.pop(pid, None)
-                    if process is None:
-                        self._early_exits[pid] = code
-                if process is not None:
-                    process.ended(code)
-        log.warning("the yt-dlp zygote stopped; it is restarted at the next download")
-        with self._registry_lock:
-            orphans, self._processes = list(self._processes.values()), {}
-        for process in orphans:  # they kill themselves when the zygote is gone
-            process.ended(-signal.SIGKILL)
-        if self.control is control:
-            self.control = None
-
-    def fork(self) -> ForkedProcess:
-        with self._fork_lock:
-            if self.control is None:
-                self.start()
-            if not self._ready.wait(120):
-                raise RuntimeError("the yt-dlp zygote did not get ready")
-            stdin_r, stdin_w = os.pipe()
-            stdout_r, stdout_w = os.pipe()
-            stderr_r, stderr_w = os.pipe()
-            try:
-                socket.send_fds(self.control, [b"fork"], [stdin_r, stdout_w, stderr_w])
-                pid = self._pids.get(timeout=30)
-            finally:
-                for fd in (stdin_r, stdout_w, stderr_w):
-                    os.close(fd)
-            process = ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
-            with self._registry_lock:
-                code = self._early_exits.pop(pid, None)
-                if code is None:
-                    self._processes[pid] = process
-            if code is not None:
-                process.ended(code)
-            return process
-
-    def stop(self) -> None:
-        with self._registry_lock:
-            processes = list(self._processes.values())
-        for process in processes:
-            kill_group(process)
-        if self.popen is not None:
-            self.popen.kill()
-
-
-class SparePool:
-    """yt-dlp processes forked ahead of need from the zygote, each waiting on stdin for one argument list."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.zygote = Zygote()
-        self._spares: list[ForkedProcess] = []
-        self._lock = threading.Lock()
-
-    def top_up(self) -> None:
-        with self._lock:
-            self._spares = [p for p in self._spares if p.poll() is None]
-            while len(self._spares) < self.size:
-                self._spares.append(self.zygote.fork())
-
-    def take(self) -> ForkedProcess:
-        """A spare if there is one, else a fork made now (a few milliseconds once the zygote is warm)."""
-        with self._lock:
-            while self._spares:
-                process = self._spares.pop(0)
-                if process.poll() is None:
-                    return process
-        return self.zygote.fork()
-
-    def forget(self, process: ForkedProcess) -> None:
-        process.close()
-
-    def kill_all(self) -> None:
-        self.zygote.stop()
-
-
-def kill_group(process) -> None:
-    """Kills a yt-dlp process with its children: its own process group, or the process alone if it has not
-    made its group yet."""
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(process.pid, signal.SIGKILL)
-            return
-        except ProcessLookupError:
-            continue
 
 
 class Job(threading.Thread):
@@ -234,11 +68,11 @@ class Job(threading.Thread):
         if self.runner.stopping.is_set():
             return  # the scheduler of the next start re-runs it; partial files let yt-dlp resume
         if self.cancelled.is_set():
-            remove_partial_files(uuid, self.settings)
+            self.settings.remove_download_files(uuid)
             log.info("download=%s cancelled: yt-dlp stopped, partial files removed", uuid)
             return  # the row already says CANCELLED
         if status == "FAILED":
-            remove_partial_files(uuid, self.settings)
+            self.settings.remove_download_files(uuid)
         final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
                                    fileName=file_name, errorMessage=error)
         if self.requester.request_until_answered(final, stop=self.runner.stopping) is None:
@@ -332,15 +166,6 @@ def _json_or_none(text: str):
         return json.loads(text)
     except ValueError:
         return None
-
-
-def remove_partial_files(uuid: str, settings: Settings) -> None:
-    for folder in (settings.partial_path, settings.VIDEODATAPATH):
-        for path in folder.glob(f"{uuid}*"):
-            try:
-                path.unlink()
-            except OSError as error:
-                log.warning("download=%s could not remove %s: %s", uuid, path.name, error)
 
 
 class Runner:

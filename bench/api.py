@@ -2,7 +2,6 @@
 (wrk with a Lua script)."""
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import stop_stacks_on_sigterm, QuietMediaServer, Stack, Table, ensure_media, fmt_ms, median, percentile, temp_folder
+from bench.common import bench_main, MediaServer, Stack, Table, ensure_media, fmt_ms, percentile, temp_folder
 
 WINDOW_ROWS_PER_HOUR = 50  # "realistic": about 1,200 downloads a day
 
@@ -122,7 +121,7 @@ def parse_wrk(output: str) -> dict:
 def initiate_throughput(quick: bool) -> Table:
     duration = 5 if quick else 8
     media = ensure_media()
-    server = QuietMediaServer(media)
+    server = MediaServer(media)
     folder = temp_folder("prt-bench-wrk-")
     table = Table(
         f"initiateDownload: requests/s from 16 concurrent clients (wrk -t2 -c16 -d{duration}s, POST JSON)",
@@ -172,12 +171,5 @@ def run(quick: bool = False) -> list[Table]:
     return [list_latency(quick).print(), initiate_throughput(quick).print()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    stop_stacks_on_sigterm()
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(run, __doc__)

@@ -256,14 +256,6 @@ def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, default=str)
 
 
-class QuietMediaServer(MediaServer):
-    """The tests' media server without tracebacks for clients that hang up early (yt-dlp's generic extractor
-    reads the start of a file, then closes the connection)."""
-
-    def handle_error(self, request, client_address) -> None:
-        pass
-
-
 class LogFollower:
     """Timestamps the stack's log lines as supervisord writes them (the lines carry no timestamps)."""
 
@@ -370,3 +362,13 @@ def wait_for_quiet_machine(limit_percent: float = 15.0, timeout: float = 180.0) 
         load = probe.stop()
         if load < limit_percent or time.monotonic() > deadline:
             return load
+
+
+def bench_main(run: Callable[[bool], Any], description: str) -> None:
+    """The command line of one benchmark module: `python -m bench.<name> [--quick]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    stop_stacks_on_sigterm()
+    run(parser.parse_args().quick)

@@ -10,7 +10,6 @@ argument list) and timestamps its output lines, to show where the time goes insi
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (stop_stacks_on_sigterm, APP_DIR, PYTHON, LogFollower, QuietMediaServer, Stack, Table, ensure_media, fmt_ms, is_waiting_on_stdin,
+from bench.common import (bench_main, APP_DIR, PYTHON, LogFollower, MediaServer, Stack, Table, ensure_media, fmt_ms, is_waiting_on_stdin,
                           media_env, median, run_direct_ytdlp, temp_folder, wait_for, wait_warm_spares)
 
 CASES = [("4 MB mp4", "/cbr4.mp4"), ("20 MB mp4", "/cbr20.mp4"), ("HLS (4 x 1 s, 4 MB)", "/hls4/index.m3u8")]
@@ -76,7 +75,7 @@ def log_marks(marks: dict) -> dict[str, float]:
 
 def end_to_end(quick: bool) -> tuple[Table, Table]:
     media = ensure_media()
-    server = QuietMediaServer(media)
+    server = MediaServer(media)
     pairs = 3 if quick else 5
     table = Table(
         f"End-to-end: service vs direct yt-dlp (median of {pairs} interleaved pairs)",
@@ -206,7 +205,7 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
 
 def warm_breakdown(quick: bool) -> Table:
     media = ensure_media()
-    server = QuietMediaServer(media)
+    server = MediaServer(media)
     runs = 2 if quick else 3
     folder = temp_folder("prt-bench-warm-")
     table = Table(
@@ -239,12 +238,5 @@ def run(quick: bool = False) -> list[Table]:
     return [ratio.print(), steps.print(), warm_breakdown(quick).print()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    stop_stacks_on_sigterm()
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(run, __doc__)

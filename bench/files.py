@@ -2,7 +2,6 @@
 requests, against reading the same file locally (`cat file > /dev/null`, warm cache) as the physical limit."""
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -10,7 +9,7 @@ import subprocess
 import time
 import uuid as uuidlib
 
-from bench.common import stop_stacks_on_sigterm, Stack, Table, ensure_media, median, temp_folder
+from bench.common import bench_main, Stack, Table, ensure_media, median, temp_folder
 
 MB = 1e6
 
@@ -105,12 +104,5 @@ def run(quick: bool = False) -> list[Table]:
     return [file_serving(quick).print()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    stop_stacks_on_sigterm()
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(run, __doc__)

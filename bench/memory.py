@@ -1,12 +1,10 @@
 """Memory: RSS (and PSS) of every service process idle and with 4 throttled downloads running."""
 from __future__ import annotations
 
-import argparse
-import time
 
 import requests
 
-from bench.common import (stop_stacks_on_sigterm, QuietMediaServer, Stack, Table, descendants, ensure_media, pss_kb, rss_kb, wait_for,
+from bench.common import (bench_main, MediaServer, Stack, Table, descendants, ensure_media, pss_kb, rss_kb, wait_for,
                           wait_warm_spares, ytdlp_processes)
 
 
@@ -43,7 +41,7 @@ def measure(groups: dict[str, list[int]]) -> dict[str, tuple[int, int, int]]:
 
 def memory(quick: bool) -> Table:
     media = ensure_media()
-    server = QuietMediaServer(media)
+    server = MediaServer(media)
     table = Table(
         "Memory: RSS and PSS per service, idle and with 4 downloads running (MAXCONCURRENTDOWNLOADS=4, "
         "WARMPROCESSES=2)",
@@ -89,12 +87,5 @@ def run(quick: bool = False) -> list[Table]:
     return [memory(quick).print()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    stop_stacks_on_sigterm()
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(run, __doc__)

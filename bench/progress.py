@@ -2,62 +2,17 @@
 lag between bytes sent by the media server and the progress the API reports, CPU of the DB writer and runner."""
 from __future__ import annotations
 
-import argparse
-import re
 import sqlite3
 import threading
 import time
-from http import HTTPStatus
 from pathlib import Path
 
 import requests
 
-from bench.common import (stop_stacks_on_sigterm, QuietMediaServer, Stack, Table, cpu_seconds, ensure_media, fmt_ms, median, percentile,
+from tests.media import THROTTLE_CHUNK, THROTTLE_DELAY
+
+from bench.common import (bench_main, MediaServer, Stack, Table, cpu_seconds, ensure_media, median, percentile,
                           wait_for)
-from tests.media import THROTTLE_CHUNK, THROTTLE_DELAY, MediaHandler
-
-
-class CountingHandler(MediaHandler):
-    """The tests' throttled sender (/slow/), counting the bytes written per request path as they go out."""
-
-    def _send_throttled(self, name: str, mode: str) -> None:
-        file = Path(self.directory) / name
-        if not file.is_file():
-            self.send_error(HTTPStatus.NOT_FOUND)
-            return
-        data = file.read_bytes()
-        start = 0
-        match = re.match(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        if match and int(match[1]) < len(data):
-            start = int(match[1])
-            self.send_response(HTTPStatus.PARTIAL_CONTENT)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        self.server.transfer_started(self.path)
-        try:
-            position = start
-            while position < len(data):
-                self.wfile.write(data[position:position + THROTTLE_CHUNK])
-                self.wfile.flush()
-                position += THROTTLE_CHUNK
-                self.server.sent[self.path] = min(position, len(data))  # latest request for this path wins
-                time.sleep(THROTTLE_DELAY)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            self.server.transfer_ended(self.path)
-
-
-class CountingMediaServer(QuietMediaServer):
-    def __init__(self, folder: Path):
-        super().__init__(folder)
-        self.sent: dict[str, int] = {}
-        self.RequestHandlerClass = lambda *a, **k: CountingHandler(*a, directory=str(folder), **k)  # noqa: E731
 
 
 def commit_counter(db: Path, stop: threading.Event, result: dict) -> None:
@@ -79,7 +34,7 @@ def progress_path(quick: bool) -> Table:
     concurrency = 20 if quick else 50
     window = 6.0 if quick else 10.0
     media = ensure_media()
-    server = CountingMediaServer(media)
+    server = MediaServer(media)
     size = (media / "cbr20.mp4").stat().st_size
     rate = THROTTLE_CHUNK / THROTTLE_DELAY
     table = Table(
@@ -138,7 +93,7 @@ def progress_path(quick: bool) -> Table:
         locked = stack.logs().count("database is locked")
         still = sum(1 for r in session.get(f"{stack.api}/api/listDownloads", timeout=30).json()["downloads"]
                     if r["downloadUUID"] in urls and r["downloadStatus"] == "DOWNLOADING")
-    table.add("time until all reported progress > 0 (ramp-up: one warm-up per download)", f"{ramp:.1f} s")
+    table.add("time until all reported progress > 0 (ramp-up)", f"{ramp:.1f} s")
     table.add("downloads still DOWNLOADING at the end of the window", still)
     table.add("DB commits/s", f"{counted['commits'] / elapsed:.1f}")
     table.add("progress updates/s the runner may send (1 per download per 0.3 s)",
@@ -156,12 +111,5 @@ def run(quick: bool = False) -> list[Table]:
     return [progress_path(quick).print()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    stop_stacks_on_sigterm()
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(run, __doc__)

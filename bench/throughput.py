@@ -2,7 +2,6 @@
 of starting a yt-dlp process (cold, warm, fork of a warmed process: what the runner's zygote does)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import subprocess
@@ -11,7 +10,7 @@ from datetime import datetime
 
 import requests
 
-from bench.common import (stop_stacks_on_sigterm, APP_DIR, PYTHON, YTDLP, QuietMediaServer, Stack, Table, cpu_seconds, ensure_media,
+from bench.common import (bench_main, APP_DIR, PYTHON, YTDLP, MediaServer, Stack, Table, cpu_seconds, ensure_media,
                           fmt_ms, fmt_s, is_waiting_on_stdin, media_env, median, temp_folder, wait_for,
                           wait_warm_spares)
 from bench.e2e import service_run
@@ -66,7 +65,7 @@ def queue_run(concurrency: int, count: int, url: str, single: float | None = Non
 
 def queue_throughput(quick: bool) -> Table:
     media = ensure_media()
-    server = QuietMediaServer(media)
+    server = MediaServer(media)
     count = 30 if quick else 100
     url = server.url + "/clip.mp4"
     table = Table(
@@ -164,12 +163,5 @@ def run(quick: bool = False) -> list[Table]:
     return [start_cost(quick).print(), queue_throughput(quick).print()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    stop_stacks_on_sigterm()
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(run, __doc__)

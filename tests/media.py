@@ -91,6 +91,7 @@ class MediaHandler(SimpleHTTPRequestHandler):
                 self.wfile.write(data[position:position + THROTTLE_CHUNK])
                 self.wfile.flush()
                 position += THROTTLE_CHUNK
+                self.server.sent[self.path] = min(position, len(data))
                 if mode == "stall" and position > 4 * THROTTLE_CHUNK:
                     self.server.stalled.wait(600)
                     return
@@ -112,6 +113,7 @@ class MediaServer(ThreadingHTTPServer):
         self.active: set[str] = set()
         self.max_active = 0
         self.transfer_order: list[str] = []
+        self.sent: dict[str, int] = {}  # bytes written so far by the throttled sender, per request path
         self.stalled = threading.Event()
         threading.Thread(target=self.serve_forever, daemon=True).start()
 

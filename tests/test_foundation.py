@@ -13,7 +13,7 @@ import requests
 
 from common import bus
 from common.config import Settings
-from tests.stack import APP_DIR, PYTHON, SERVICES, Stack, wait_for
+from tests.stack import APP_DIR, PYTHON, SERVICES, wait_for
 
 
 def assert_error(response: requests.Response, code: str | None = None) -> dict:

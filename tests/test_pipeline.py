@@ -1,11 +1,8 @@
 """From initiateDownload to a finished file, with the real yt-dlp against the tests' loopback media server."""
 from __future__ import annotations
 
-import threading
-import time
 
 import pytest
-import requests
 
 from tests.media import ffprobe_streams
 from tests.stack import Stack, wait_for, ytdlp_processes

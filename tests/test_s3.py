@@ -4,10 +4,7 @@ from __future__ import annotations
 import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
-import pytest
 import requests
-from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from tests.stack import Stack, free_port, wait_for

@@ -1,8 +1,6 @@
 """The built Angular UI in Debian's Chromium (Playwright), through nginx over HTTPS, against the real stack."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright

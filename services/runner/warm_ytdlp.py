@@ -34,7 +34,7 @@ def _warm_up() -> None:
     """Pays yt-dlp's start-up before a job needs it: imports, the first match of every extractor, option
     parsing, a YoutubeDL with the service's options, ffmpeg's version, the date parsing of HTTP headers,
     and PyAV for the media check."""
-    import av  # noqa: F401
+    import av  # noqa: F401  (loaded now so that the media check costs milliseconds)
     import yt_dlp
     import yt_dlp.downloader.hls  # noqa: F401
     import yt_dlp.downloader.http  # noqa: F401

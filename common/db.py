@@ -1,6 +1,7 @@
 """SQLite engines: one writable engine for the DB writer, read-only engines for everyone else."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -34,6 +35,25 @@ def reader_engine(path: Path) -> Engine:
         connect_args={"check_same_thread": False}, pool_pre_ping=False)
     event.listen(engine, "connect", _on_connect(["PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"]))
     return engine
+
+
+class ReadOnlyDatabase:
+    """Read-only sessions on the SQLite file, opened once the DB writer has created it (thread-safe)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._sessions: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+
+    def session(self) -> Session | None:
+        """A new read-only session, or None while the database does not exist yet."""
+        if self._sessions is None:
+            with self._lock:
+                if self._sessions is None:
+                    if not self.path.exists():
+                        return None
+                    self._sessions = session_factory(reader_engine(self.path))
+        return self._sessions()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import bus
 from common.config import Settings
-from common.db import reader_engine, session_factory
+from common.db import ReadOnlyDatabase
 from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
@@ -76,18 +76,14 @@ class Backend:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._sessions = None
-        self._lock = threading.Lock()
+        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
         self._local = threading.local()
 
     def session(self):
-        if self._sessions is None:
-            with self._lock:
-                if self._sessions is None:
-                    if not self.settings.SQLITEFILEPATH.exists():
-                        raise ApiError("serviceUnavailable", "the database does not exist yet (DB writer not started)")
-                    self._sessions = session_factory(reader_engine(self.settings.SQLITEFILEPATH))
-        return self._sessions()
+        session = self.database.session()
+        if session is None:
+            raise ApiError("serviceUnavailable", "the database does not exist yet (DB writer not started)")
+        return session
 
     def _thread_local(self, name, factory):
         value = getattr(self._local, name, None)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from common import bus, metrics, s3
 from common.config import Settings, load_settings
-from common.db import reader_engine, session_factory
+from common.db import ReadOnlyDatabase
 from common.logs import setup_logging
 from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, utcnow
 
@@ -33,24 +33,17 @@ class Publisher:
         self.requester = bus.Requester(settings)
         self.alive = bus.Heartbeat(settings, "publisher")
         self.s3 = s3.client(settings) if settings.s3_enabled else None
-        self.sessions = None
+        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
         self.bucket_ready = False
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.retention = timedelta(hours=settings.RETENTIONHOURS)
         self.next_sweep = 0.0
 
-    def _session(self):
-        if self.sessions is None:
-            if not self.settings.SQLITEFILEPATH.exists():
-                return None
-            self.sessions = session_factory(reader_engine(self.settings.SQLITEFILEPATH))
-        return self.sessions()
-
     # --- uploads -------------------------------------------------------------------------------------------
     def pending_uploads(self) -> list[tuple[str, str]]:
-        session = self._session()
-        if session is None or self.s3 is None:
+        session = self.database.session() if self.s3 is not None else None
+        if session is None:
             return []
         with session:
             return session.execute(
@@ -109,7 +102,7 @@ class Publisher:
         if not self.retention or time.monotonic() < self.next_sweep:
             return
         self.next_sweep = time.monotonic() + min(60.0, max(1.0, self.retention.total_seconds() / 4))
-        session = self._session()
+        session = self.database.session()
         if session is None:
             return
         cutoff = utcnow() - self.retention

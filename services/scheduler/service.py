@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from common import bus
 from common.config import Settings, load_settings
-from common.db import reader_engine, session_factory
+from common.db import ReadOnlyDatabase
 from common.logs import setup_logging
 from common.models import Download, DownloadStatusEnum
 
@@ -40,18 +40,11 @@ class Scheduler:
         self.to_runner = bus.Pusher(settings, "runner")
         self.requester = bus.Requester(settings)
         self.alive = bus.Heartbeat(settings, "scheduler")
-        self.sessions = None
+        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
         self.running: dict[str, Dispatched] = {}
         self.runner_id: str | None = None
         self.runner_seen_at = 0.0
         self.recovered = False
-
-    def _session(self):
-        if self.sessions is None:
-            if not self.settings.SQLITEFILEPATH.exists():
-                return None
-            self.sessions = session_factory(reader_engine(self.settings.SQLITEFILEPATH))
-        return self.sessions()
 
     def run_forever(self) -> None:
         log.info("ready: at most %d downloads at once", self.settings.MAXCONCURRENTDOWNLOADS)
@@ -107,7 +100,7 @@ class Scheduler:
 
     def recover_orphans(self, active: set[str]) -> None:
         """At start: DOWNLOADING rows that no runner works on go back to the queue."""
-        session = self._session()
+        session = self.database.session()
         if session is None:
             return
         with session:
@@ -133,7 +126,7 @@ class Scheduler:
         free = self.settings.MAXCONCURRENTDOWNLOADS - len(self.running)
         if free <= 0:
             return
-        session = self._session()
+        session = self.database.session()
         if session is None:
             return
         with session:

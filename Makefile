@@ -13,9 +13,10 @@ export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
 export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
 
 RUN_DEBS := ffmpeg nginx openssl
-TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core docker-compose
+COMPOSE_DEBS := docker.io docker-compose debootstrap
+TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core $(COMPOSE_DEBS)
 
-.PHONY: run test bench ctl system-deps-run system-deps-test system-deps-bench web clean
+.PHONY: run test bench compose-up compose-down ctl system-deps-run system-deps-test system-deps-bench web clean
 
 run: system-deps-run $(VENV)/.run-installed web
 	ops/run-stack
@@ -26,6 +27,16 @@ test: system-deps-test $(VENV)/.dev-installed web
 
 bench: system-deps-bench $(VENV)/.dev-installed
 	$(PY) -m bench
+
+# The docker-compose deployment on this host (ops/compose.py): settings from .env (or PRT_COMPOSE_ENV_FILE).
+# Starts dockerd when no engine answers; builds stand-in base images when Docker Hub cannot be reached.
+compose-up: $(VENV)/.run-installed
+	@ops/install-debian-packages $(COMPOSE_DEBS)
+	$(PY) -m ops.compose up
+
+# Stops and removes the containers; the volumes (database, videos, TLS) stay.
+compose-down: $(VENV)/.run-installed
+	$(PY) -m ops.compose down
 
 # supervisorctl against the running stack, e.g. `make ctl ARGS=status` or `make ctl ARGS="restart runner"`.
 ctl:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 THROTTLE_CHUNK = 16 * 1024
 THROTTLE_DELAY = 0.05  # about 320 KB/s per connection
+CRAWL_DELAY = 0.5  # about 32 KB/s: long.mp4 takes most of a minute
 
 
 def generate_media(folder: Path) -> Path:
@@ -43,8 +44,8 @@ def generate_media(folder: Path) -> Path:
 
 
 class MediaHandler(SimpleHTTPRequestHandler):
-    """Serves the media folder; /slow/<file> is throttled, /stall/<file> stops sending after a few bytes,
-    /redirect?to=<url> redirects. Every request is recorded for the tests to inspect."""
+    """Serves the media folder; /slow/<file> is throttled, /crawl/<file> ten times more, /stall/<file> stops
+    sending after a few bytes, /redirect?to=<url> redirects. Every request is recorded for the tests."""
 
     server: "MediaServer"
 
@@ -61,7 +62,7 @@ class MediaHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        for prefix, mode in (("/slow/", "slow"), ("/stall/", "stall")):
+        for prefix, mode in (("/slow/", "slow"), ("/crawl/", "crawl"), ("/stall/", "stall")):
             if path.startswith(prefix):
                 return self._send_throttled(path[len(prefix):], mode)
         return super().do_GET()
@@ -95,7 +96,7 @@ class MediaHandler(SimpleHTTPRequestHandler):
                 if mode == "stall" and position > 4 * THROTTLE_CHUNK:
                     self.server.stalled.wait(600)
                     return
-                time.sleep(THROTTLE_DELAY)
+                time.sleep(CRAWL_DELAY if mode == "crawl" else THROTTLE_DELAY)
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:

@@ -296,7 +296,8 @@ def test_nginx_image_builds_the_ui_and_uses_the_shared_template(config):
             "/etc/nginx/templates/prt-videodownloader.conf.template"] in copies
     conf_dir = environment(service(config, WEB))["NGINX_CONF_DIR"]
     assert ["ops/nginx/prt-proxy-headers.conf", f"{conf_dir}/prt-proxy-headers.conf"] in copies
-    assert ["ops/nginx/container/prt-http-redirect.conf", "/etc/nginx/conf.d/prt-http-redirect.conf"] in copies
+    assert ["ops/nginx/container/prt-http-redirect.conf",
+            "/etc/nginx/templates/prt-http-redirect.conf.template"] in copies
     assert ["--from=web", "/build/web/dist/prt-videodownloader-web/browser/", "/usr/share/nginx/html/"] in copies
     assert "NGINX_ENVSUBST_FILTER=^NGINX_" in " ".join(a for i, a in instructions if i == "ENV")
     for words in copies:

@@ -126,11 +126,18 @@ def deployment(tmp_path_factory, media_folder):
         compose("down", env_file)
 
 
-def test_all_three_containers_are_healthy_and_none_runs_as_root_where_it_need_not(deployment):
+def test_containers_are_healthy_read_only_and_the_api_is_not_root(deployment):
     for name in (API, NGINX, S3):
         assert docker("inspect", "-f", "{{.State.Health.Status}}", name).strip() == "healthy"
-    assert docker("inspect", "-f", "{{.Config.User}}", API).strip() == "10100:10100"
+    for name in (API, NGINX):
+        assert docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", name).strip() == "true"
     assert docker("exec", API, "id", "-u").strip() == "10100"
+    refused = subprocess.run(["docker", "exec", API, "touch", "/opt/prt/prt-videodownloader/app/x"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "Read-only file system" in refused.stderr
+    redirect = requests.get("http://127.0.0.1/videodownloader/x.mp4", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301
+    assert redirect.headers["Location"] == "https://127.0.0.1/videodownloader/x.mp4"
     health = deployment.api("GET", "health")
     assert health.status_code == 200 and health.json()["status"] == "ok", health.text
 

@@ -269,7 +269,7 @@ ALLOWED_POSTPROCESSORS = frozenset({
 # yt-dlp's options for each of which only "not given" is acceptable
 ABSENT_OPTIONS = {
     "cookiefile": "a cookies file", "cookiesfrombrowser": "cookies from a browser",
-    "download_archive": "a download archive", "external_downloader": "an external downloader",
+    "download_archive": "a download archive",
     "print_to_file": "--print-to-file", "netrc_cmd": "a netrc command", "ffmpeg_location": "another ffmpeg",
     "enable_file_urls": "file:// URLs", "proxy": "a proxy", "writeinfojson": "info JSON files",
     "load_info_filename": "an info JSON as input",
@@ -314,6 +314,8 @@ def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_pa
         raise CommandLineViolation(f"it would run post-processors the service does not allow "
                                    f"({', '.join(unexpected) or 'Exec'})")
     given = [what for key, what in ABSENT_OPTIONS.items() if ydl.get(key) or getattr(options, key, None)]
+    if any(name != "native" for name in (ydl.get("external_downloader") or {}).values()):
+        given.append("an external downloader")
     if given:
         raise CommandLineViolation(f"it asks for what the service never gives yt-dlp: {', '.join(given)}")
     if not playlist and not ydl.get("noplaylist"):
@@ -325,7 +327,7 @@ def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_pa
 
 
 def _check_urls(urls: list[str], video_url: str) -> None:
-    if urls != [video_url]:
+    if [url.strip() for url in urls] != [video_url.strip()]:  # yt-dlp strips the URLs it is given
         raise CommandLineViolation(
             f"yt-dlp would see {len(urls)} URLs instead of the download's one"
             + (" (an end-of-options marker '--' among the parameters?)" if len(urls) > 1 else ""))

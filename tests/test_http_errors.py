@@ -82,6 +82,11 @@ def test_a_body_just_over_the_apis_limit_is_refused_by_the_api_itself(stack, whe
     assert stack.row_count() == rows
 
 
+def test_plain_http_on_the_https_port_gets_a_json_418(stack):
+    response = requests.get(f"http://127.0.0.1:{stack.https_port}/api/hello", timeout=10)
+    assert response.status_code == 418 and response.json()["errorCode"] == "invalidRequest", response.text
+
+
 def test_api_paths_that_look_hidden_are_the_apis_own_not_found(stack):
     response = requests.get(f"{stack.https}/api/.hidden", verify=stack.ca, timeout=10)
     assert response.status_code == 418 and response.json()["errorCode"] == "notFound"

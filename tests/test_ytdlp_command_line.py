@@ -182,6 +182,10 @@ def test_config_locations_are_refused_without_being_read(paths, tmp_path):
     assert outcome and "configuration" in outcome[0]
 
 
+def test_the_native_downloader_is_not_an_external_one(paths):
+    verify(with_runner_bug(["--downloader", "native"], paths), paths)
+
+
 def test_a_playlist_passes_only_when_the_service_asks_for_one(paths):
     arguments = with_runner_bug(["--yes-playlist"], paths)
     verify_command_line(arguments, UUID, URL, *paths, playlist=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 
 import pytest
 import requests
@@ -54,6 +55,17 @@ def raw_request(stack, where: str, data: bytes) -> tuple[int, dict[str, str], by
     return int(lines[0].split()[1]), headers, body
 
 
+def curl_http2(stack, *arguments: str) -> tuple[int, dict[str, str], bytes]:
+    """One request over HTTP/2 to nginx (curl: the Python clients here speak HTTP/1.1 only)."""
+    result = subprocess.run(["curl", "-s", "--http2", "--cacert", stack.ca, "-o", "-",
+                             "-w", "\n%{http_version} %{http_code} %{content_type}", *arguments],
+                            capture_output=True, timeout=60)
+    body, _, written = result.stdout.rpartition(b"\n")
+    version, status, content_type = (written.decode().split(" ", 2) + [""])[:3]
+    assert version == "2", (result.returncode, result.stdout[-300:])
+    return int(status), {"content-type": content_type}, body
+
+
 def assert_json_error(status: int, headers: dict, body: bytes, code: str) -> dict:
     assert status == 418, (status, body[:300])
     assert headers["content-type"].startswith("application/json"), headers
@@ -68,6 +80,24 @@ def assert_json_error(status: int, headers: dict, body: bytes, code: str) -> dic
 def test_requests_refused_before_flask_get_a_json_418(stack, where, case):
     data, code = HOSTILE_REQUESTS[case]
     assert_json_error(*raw_request(stack, where, data), code)
+
+
+@pytest.mark.parametrize("case,code", [("url of 9 KB", "requestTooLarge"), ("header of 12 KB", "requestTooLarge"),
+                                       ("150 headers", "requestTooLarge"), ("body of 200 KB", "requestTooLarge"),
+                                       ("body of 80 KB", "requestTooLarge")])
+def test_the_same_over_http2(stack, tmp_path, case, code):
+    url = f"{stack.https}/api/hello"
+    arguments = {
+        "url of 9 KB": [f"{url}?x={'a' * 9000}"],
+        "header of 12 KB": ["-H", "X-Big: " + "a" * 12000, url],
+        "150 headers": [*(argument for n in range(150) for argument in ("-H", f"X-H{n}: v")), url],
+    }.get(case)
+    if arguments is None:
+        body = tmp_path / "body.json"
+        body.write_text('{"videoURL": "' + "a" * (200_000 if "200" in case else 80_000) + '"}')
+        arguments = ["-H", "Content-Type: application/json", "--data-binary", f"@{body}",
+                     f"{stack.https}/api/initiateDownload"]
+    assert_json_error(*curl_http2(stack, *arguments), code)
 
 
 @pytest.mark.parametrize("where", ["api", "nginx"])
@@ -101,6 +131,7 @@ def test_stopped_api_is_a_json_418_through_nginx_and_the_rest_is_served(stack):
             assert response.status_code == 418, response.text
             assert response.headers["Content-Type"].startswith("application/json")
             assert response.json()["errorCode"] == "serviceUnavailable"
+        assert_json_error(*curl_http2(stack, f"{stack.https}/api/hello"), "serviceUnavailable")
         ui = requests.get(f"{stack.https}/", verify=stack.ca, timeout=10)  # the UI is not the API
         assert ui.status_code == 200 and "text/html" in ui.headers["Content-Type"]
     finally:

@@ -2,6 +2,8 @@
 
 User options are parsed by yt-dlp's own option parser, so abbreviations (`--exec-befo`), `--opt=value`,
 grouped short flags and aliases are seen exactly as yt-dlp would see them; only allowlisted options pass.
+The runner then parses the complete command line it built, again with yt-dlp's own parser, and checks the
+invariants the service relies on before any yt-dlp process sees it (verify_command_line).
 """
 from __future__ import annotations
 
@@ -107,6 +109,8 @@ class _RaisingParser:
 
     @staticmethod
     def error(message: str):
+        if len(message) > 300:  # an ambiguous abbreviation lists every option it could be
+            message = message[:300] + "…"
         raise ParameterError("invalidYtdlpParameters", f"yt-dlp cannot parse the parameters: {message}")
 
 
@@ -130,11 +134,19 @@ def split_parameters(raw: str | list[str] | None) -> list[str]:
         raise ParameterError("invalidYtdlpParameters", f"cannot split the parameters: {error}") from None
 
 
+END_PROBE = "--prt-end-of-user-options"
+
+
 class _AllowlistParser(threading.local):
     """yt-dlp's own option parser, built once per thread, whose options refuse to be used unless allowlisted.
 
     Building the parser costs ~5 ms (some 330 options); reusing it is safe because a refused option raises
-    before its action runs, so nothing (not even --alias) can change the parser."""
+    before its action runs, so nothing (not even --alias) can change the parser.
+
+    It has one extra option, END_PROBE, appended after the user's arguments: the parser reads it as an option
+    only if nothing before it ended option parsing (optparse swallows a `--` silently, and every argument after
+    it becomes positional), so the parser itself tells whether the user's arguments contain an end of options.
+    """
 
     def __init__(self):
         from yt_dlp.options import create_parser
@@ -143,6 +155,31 @@ class _AllowlistParser(threading.local):
         self.parser.error = _RaisingParser.error
         for option in self.parser._get_all_options():
             option.process = self._guarded(option)
+        probe = self.parser.add_option(END_PROBE, action="store_true", dest="prt_end_probe", default=False,
+                                       help=optparse.SUPPRESS_HELP)
+        probe.process = self._probe(probe)
+        self.parser._match_long_opt = self._no_empty_name(self.parser._match_long_opt)
+
+    @staticmethod
+    def _no_empty_name(match_long_opt):
+        def match(opt: str) -> str:
+            if opt == "--":  # `--=value`: an option without a name, next door to the end of options
+                raise ParameterError("forbiddenYtdlpParameter",
+                                     "an end-of-options marker ('--') is not allowed, also not as '--='")
+            return match_long_opt(opt)
+
+        return match
+
+    @staticmethod
+    def _probe(option):
+        original = option.process
+
+        def process(opt, value, values, parser):
+            if opt != END_PROBE or parser.rargs:  # typed by the user (it is not on yt-dlp's command line)
+                raise ParameterError("forbiddenYtdlpParameter", f"yt-dlp option {opt!r} does not exist here")
+            return original(opt, value, values, parser)
+
+        return process
 
     @staticmethod
     def _guarded(option):
@@ -169,17 +206,28 @@ def check_parameters(arguments: list[str]) -> list[str]:
         return []
     if any("\x00" in argument for argument in arguments):
         raise ParameterError("invalidYtdlpParameters", "parameters may not contain NUL characters")
-    try:
-        _, positional = _allowlist_parser.parser.parse_args(list(arguments))
-    except ParameterError:
-        raise
-    except (optparse.OptParseError, SystemExit, Exception) as error:
-        raise ParameterError("invalidYtdlpParameters", f"yt-dlp cannot parse the parameters: {error}") from None
+    values, positional = _parse_user_arguments([*arguments, END_PROBE])
+    if positional and positional[-1] == END_PROBE and not values.prt_end_probe:
+        raise ParameterError(
+            "forbiddenYtdlpParameter",
+            "an end-of-options marker ('--') is not allowed: it would turn the service's own options into URLs")
     if positional:
         raise ParameterError(
             "forbiddenYtdlpParameter",
             f"extra arguments are not allowed (only options; the URL goes in videoURL): {positional[0]!r}")
+    if not values.prt_end_probe:  # the last option took the probe as its value: it has none of its own
+        _parse_user_arguments(list(arguments))
+        raise ParameterError("invalidYtdlpParameters", "the last option needs a value")
     return list(arguments)
+
+
+def _parse_user_arguments(arguments: list[str]):
+    try:
+        return _allowlist_parser.parser.parse_args(arguments)
+    except ParameterError:
+        raise
+    except (optparse.OptParseError, SystemExit, Exception) as error:
+        raise ParameterError("invalidYtdlpParameters", f"yt-dlp cannot parse the parameters: {error}") from None
 
 
 PROGRESS_MARKER = "PRT-PROGRESS "
@@ -193,12 +241,101 @@ def build_command_line(uuid: str, video_url: str, user_arguments: list[str], dat
                        partial_path: Path) -> list[str]:
     """yt-dlp's arguments: defaults the user may override, the user's options, then mandatory ones last."""
     mandatory = [
-        "--ignore-config", "--no-update", "--no-playlist", "--newline", "--color", "never",
+        "--ignore-config", "--no-update", "--no-playlist", "--no-plugin-dirs", "--newline", "--color", "never",
         "--no-mtime", "--no-exec", "--no-batch-file", "--no-cookies", "--no-write-info-json",
         "--progress", "--progress-template", f"download:{PROGRESS_MARKER}%(progress)j",
         "--print", f"after_move:{FILE_MARKER}%(filepath)j",
         "--paths", f"home:{data_path}", "--paths", f"temp:{partial_path}",
-        "--output", f"{uuid}.%(ext)s", "--output", f"thumbnail:{uuid}.%(ext)s",
-        "--output", f"subtitle:{uuid}.%(ext)s",
+        *(argument for kind, template in _output_templates(uuid).items()
+          for argument in ("--output", template if kind == "default" else f"{kind}:{template}")),
     ]
     return [*DEFAULT_FORMAT, *user_arguments, *mandatory, "--", video_url]
+
+
+def _output_templates(uuid: str) -> dict[str, str]:
+    return {"default": f"{uuid}.%(ext)s", "thumbnail": f"{uuid}.%(ext)s", "subtitle": f"{uuid}.%(ext)s"}
+
+
+class CommandLineViolation(ValueError):
+    """A command line that breaks one of the service's invariants; the message names no path of the server."""
+
+
+# What the allowlisted options may add; Exec (--exec), MetadataParser, FFmpegSplitChapters... are not here.
+ALLOWED_POSTPROCESSORS = frozenset({
+    "SponsorBlock", "FFmpegSubtitlesConvertor", "FFmpegThumbnailsConvertor", "FFmpegExtractAudio",
+    "FFmpegVideoRemuxer", "FFmpegVideoConvertor", "FFmpegEmbedSubtitle", "ModifyChapters", "FFmpegMetadata",
+    "EmbedThumbnail", "FFmpegConcat",
+})
+# yt-dlp's options for each of which only "not given" is acceptable
+ABSENT_OPTIONS = {
+    "cookiefile": "a cookies file", "cookiesfrombrowser": "cookies from a browser",
+    "download_archive": "a download archive",
+    "print_to_file": "--print-to-file", "netrc_cmd": "a netrc command", "ffmpeg_location": "another ffmpeg",
+    "enable_file_urls": "file:// URLs", "proxy": "a proxy", "writeinfojson": "info JSON files",
+    "load_info_filename": "an info JSON as input",
+}
+
+
+def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_path: Path, partial_path: Path,
+                        playlist: bool = False) -> None:
+    """Parses the complete command line with yt-dlp's own parser, as the yt-dlp process would, and raises
+    CommandLineViolation unless it downloads exactly video_url, into the service's own paths and names, with
+    no command, config, batch file, cookies, plugins, update or (unless asked) playlist.
+
+    The defence behind check_parameters: a hole in that check, or a row stored before it existed, still
+    cannot change what yt-dlp does with the service's options."""
+    import yt_dlp
+    from yt_dlp.options import create_parser
+
+    try:  # first without yt-dlp's extras, which read files: config locations, the batch file (even stdin)
+        options, urls = _strict(create_parser()).parse_args(list(arguments))
+    except Exception as error:
+        raise CommandLineViolation(f"yt-dlp cannot parse the command line ({type(error).__name__})") from None
+    _check_urls(urls, video_url)
+    if options.config_locations or not options.ignoreconfig:
+        raise CommandLineViolation("it would load yt-dlp configuration files")
+    if options.batchfile is not None:
+        raise CommandLineViolation("it would read URLs from a batch file")
+    try:
+        parsed = yt_dlp.parse_options(list(arguments))
+    except BaseException as error:  # parse errors end in SystemExit or OptParseError
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise CommandLineViolation(f"yt-dlp cannot parse the command line ({type(error).__name__})") from None
+    options, ydl = parsed.options, parsed.ydl_opts
+    _check_urls(parsed.urls, video_url)
+    written = {kind: template for kind, template in ydl.get("outtmpl", {}).items() if template}  # "" writes nothing
+    if written != _output_templates(uuid):
+        raise CommandLineViolation("its output file names are not the service's")
+    if ydl.get("paths") != {"home": str(data_path), "temp": str(partial_path)}:
+        raise CommandLineViolation("its output folders are not the service's")
+    unexpected = [pp["key"] for pp in ydl.get("postprocessors", []) if pp.get("key") not in ALLOWED_POSTPROCESSORS]
+    if unexpected or options.exec_cmd or options.exec_before_dl_cmd:
+        raise CommandLineViolation(f"it would run post-processors the service does not allow "
+                                   f"({', '.join(unexpected) or 'Exec'})")
+    given = [what for key, what in ABSENT_OPTIONS.items() if ydl.get(key) or getattr(options, key, None)]
+    if any(name != "native" for name in (ydl.get("external_downloader") or {}).values()):
+        given.append("an external downloader")
+    if given:
+        raise CommandLineViolation(f"it asks for what the service never gives yt-dlp: {', '.join(given)}")
+    if not playlist and not ydl.get("noplaylist"):
+        raise CommandLineViolation("it would download a playlist")
+    if options.plugin_dirs:
+        raise CommandLineViolation("it would load yt-dlp plugins")
+    if options.update_self:
+        raise CommandLineViolation("it would update yt-dlp")
+
+
+def _check_urls(urls: list[str], video_url: str) -> None:
+    if [url.strip() for url in urls] != [video_url.strip()]:  # yt-dlp strips the URLs it is given
+        raise CommandLineViolation(
+            f"yt-dlp would see {len(urls)} URLs instead of the download's one"
+            + (" (an end-of-options marker '--' among the parameters?)" if len(urls) > 1 else ""))
+
+
+def _strict(parser):
+    def error(message):
+        raise optparse.OptParseError(message)
+
+    parser.error = error
+    return parser

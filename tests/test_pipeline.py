@@ -1,11 +1,15 @@
 """From initiateDownload to a finished file, with the real yt-dlp against the tests' loopback media server."""
 from __future__ import annotations
 
+import json
+import sqlite3
+import uuid as uuidlib
+from datetime import datetime, timezone
 
 import pytest
 
 from tests.media import ffprobe_streams
-from tests.stack import Stack, wait_for, ytdlp_processes
+from tests.stack import APP_DIR, Stack, wait_for, ytdlp_processes
 
 
 def leftover_files(stack: Stack, uuid: str) -> list[str]:
@@ -108,6 +112,9 @@ HOSTILE_PARAMETERS = [
     "--split-chapters", "--parse-metadata 'title:%(ext)s'", "-f best --no-such-option", "'unbalanced",
     '["--exec", "id"]',
 ]
+# yt-dlp's parser swallows `--`: the runner's own options after it would become URLs
+END_OF_OPTIONS = ["--", "-f best --", '["--"]', ["--"], ["-f", "best", "--"], "-- -f best", "-x -- --",
+                  "--=", "--=x", ["--=--exec"], "--referer x --"]
 HOSTILE_URLS = [
     "file:///etc/passwd", "ftp://example.com/video.mp4", "http://169.254.169.254/latest/meta-data/",
     "http://[fe80::1]/video.mp4", "javascript:alert(1)", "http:///nohost", "not a url",
@@ -131,6 +138,63 @@ def test_hostile_parameters_and_urls_are_refused_without_side_effects(stack, med
     assert stack.row_count() == rows
     assert media.requests == []
     assert stack.logs().count("dispatched") == runner_log_before
+
+
+def test_end_of_options_markers_are_refused_and_change_nothing(stack, media):
+    rows = stack.row_count()
+    media.reset_counters()
+    for parameters in END_OF_OPTIONS:
+        response = stack.initiate(f"{media.url}/clip.mp4", parameters)
+        assert response.status_code == 418, (parameters, response.text)
+        assert response.json()["errorCode"] == "forbiddenYtdlpParameter", (parameters, response.json())
+    assert stack.row_count() == rows
+    assert media.requests == []
+
+
+def test_a_double_dash_as_an_options_value_is_only_a_value(stack, media):
+    uuid = stack.start_download(f"{media.url}/clip.mp4", "--referer --")
+    item = stack.wait_until_final(uuid)
+    assert item["downloadStatus"] == "COMPLETED" and item["fileName"] == f"{uuid}.mp4", item
+
+
+def files_in(folder) -> set[str]:
+    return {path.name for path in folder.iterdir() if path.is_file()} if folder.exists() else set()
+
+
+def test_stored_parameters_that_break_the_command_line_fail_before_ytdlp_runs(stack, media):
+    """Rows written straight into SQLite (as an older row, or a hole in the API's check): the runner parses
+    its complete command line with yt-dlp's parser and fails the download without running yt-dlp."""
+    checkout, data = files_in(APP_DIR), files_in(stack.data)
+    media.reset_counters()
+    hostile = {str(uuidlib.uuid4()): parameters for parameters in (["--"], ["-f", "best", "--"],
+                                                                    ["--", "--exec", "touch pwned"])}
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    stack.ctl("stop", "dbwriter")
+    try:
+        with sqlite3.connect(stack.db) as connection:
+            connection.executemany(
+                "INSERT INTO downloads (uuid, videoURL, ytdlpParameters, status, attempts, createdAt, updatedAt, "
+                "s3UploadAttempts) VALUES (?, ?, ?, 'PENDING', 0, ?, ?, 0)",
+                [(uuid, f"{media.url}/clip.mp4", json.dumps(parameters), now, now)
+                 for uuid, parameters in hostile.items()])
+    finally:
+        stack.ctl("start", "dbwriter")
+    try:
+        for uuid in hostile:
+            item = stack.wait_until_final(uuid)
+            assert item["downloadStatus"] == "FAILED", item
+            message = item["errorMessage"]
+            assert "yt-dlp was not run" in message and "URLs instead of the download's one" in message, message
+            assert str(stack.folder) not in message and str(APP_DIR) not in message
+            assert f"download={uuid} refused before yt-dlp ran" in stack.logs()
+            assert f"download={uuid} yt-dlp exited" not in stack.logs()
+        assert media.requests == []
+        assert files_in(stack.data) == data
+        assert files_in(APP_DIR) == checkout
+    finally:  # what yt-dlp wrote into the checkout when the runner let it run
+        for name in files_in(APP_DIR) - checkout:
+            if name.endswith((".mp4", ".part", ".ytdl", ".webm", ".mkv")) or name == "pwned":
+                (APP_DIR / name).unlink()
 
 
 def test_refusal_names_the_option_as_typed(stack, media):

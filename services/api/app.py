@@ -34,6 +34,7 @@ HEARTBEAT_MAX_AGE_SECONDS = 5.0
 MONITORED_SERVICES = ("scheduler", "runner", "publisher")
 
 ERRORS = {418: ErrorResponse}
+MAX_BODY_BYTES = 64 * 1024  # nginx in front allows a little more, so that this limit answers first
 HTTP_ERROR_CODES = {400: "invalidRequest", 404: "notFound", 405: "methodNotAllowed", 413: "requestTooLarge",
                     415: "unsupportedMediaType"}
 
@@ -126,7 +127,7 @@ def create_app(settings: Settings) -> OpenAPI:
         doc_prefix="/openapi",
         security_schemes={},  # the API has no authentication; None would be published as an invalid null
     )
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     backend = Backend(settings)
     app.extensions["prt_backend"] = backend
@@ -146,6 +147,8 @@ def create_app(settings: Settings) -> OpenAPI:
     def on_http_error(error: HTTPException):
         if error.response is not None and error.response.status_code == 418:
             return error.response
+        if error.code == 413:
+            return error_response("requestTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
         return error_response(HTTP_ERROR_CODES.get(error.code, "invalidRequest"), error.description or error.name)
 
     @app.errorhandler(Exception)

@@ -1,13 +1,58 @@
 """Serves the API with gunicorn (threads in a few workers), bound to 0.0.0.0 on APIPORT."""
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http.errors import (InvalidResponseHeader, InvalidResponseHeaderName, LimitRequestHeaders,
+                                   LimitRequestLine, ParseException)
+from gunicorn.http.wsgi import Response, default_environ
+from gunicorn.workers.gthread import ThreadWorker
 
 from common.config import load_settings
 from common.logs import setup_logging
 from services.api.app import TrustedProxyFix, create_app
 
 LOG_FORMAT = "api: %(levelname)s %(message)s"
+
+
+class JSONErrorWorker(ThreadWorker):
+    """gunicorn's threaded worker, whose own answers are the API's errors too: a request gunicorn refuses
+    before Flask sees it (request line or headers too long or too many, a malformed request) gets HTTP 418
+    with {errorCode, errorMessage} instead of gunicorn's text/html page."""
+
+    def handle_error(self, req, client, addr, exc):
+        started = datetime.now()
+        code, message = self.describe(exc)
+        if code == "internalError":
+            self.log.exception("error handling a request")
+        else:
+            self.log.warning("refused a request from ip=%s: %s", (addr or ("",))[0], str(exc)[:200])
+        body = json.dumps({"errorCode": code, "errorMessage": message}).encode()
+        if req is not None:
+            environ = default_environ(req, client, self.cfg)
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = (addr or ("", -1))[0], str((addr or ("", -1))[1])
+            response = Response(req, client, self.cfg)
+            response.status, response.response_length = "418 I'm a teapot", len(body)
+            self.log.access(response, req, environ, datetime.now() - started)
+        head = (f"HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        try:
+            util.write_nonblock(client, head + body)
+        except OSError:
+            self.log.debug("could not send the error answer")
+
+    def describe(self, exc: Exception) -> tuple[str, str]:
+        if isinstance(exc, LimitRequestLine):
+            return "requestTooLarge", f"the request line (URL) is longer than {self.cfg.limit_request_line} bytes"
+        if isinstance(exc, LimitRequestHeaders):
+            return "requestTooLarge", (f"the request headers are too large (at most {self.cfg.limit_request_fields}"
+                                       f" fields of {self.cfg.limit_request_field_size} bytes)")
+        if isinstance(exc, ParseException) and not isinstance(exc, (InvalidResponseHeader, InvalidResponseHeaderName)):
+            return "invalidRequest", f"the request could not be read: {str(exc)[:200]}"
+        return "internalError", f"internal error ({type(exc).__name__}); see the API log"
 
 
 class APIServer(BaseApplication):
@@ -20,7 +65,7 @@ class APIServer(BaseApplication):
         self.cfg.set("bind", [f"0.0.0.0:{settings.APIPORT}"])
         self.cfg.set("workers", settings.APIWORKERS)
         self.cfg.set("threads", settings.APITHREADS)
-        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("worker_class", JSONErrorWorker)
         self.cfg.set("accesslog", "-")
         self.cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms')
         self.cfg.set("errorlog", "-")

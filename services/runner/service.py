@@ -20,7 +20,8 @@ import zmq
 from common import bus, metrics
 from common.config import Settings, load_settings
 from common.logs import setup_logging
-from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line
+from common.ytdlp import (DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, CommandLineViolation,
+                          build_command_line, verify_command_line)
 from services.runner.media import check_final_file, parse_progress
 from services.runner.processes import ForkedProcess, SparePool, kill_group
 from services.runner.streams import LineStreams
@@ -84,6 +85,13 @@ class Job(threading.Thread):
         uuid, settings = self.order.uuid, self.settings
         arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
                                        settings.VIDEODATAPATH, settings.partial_path)
+        try:
+            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path)
+        except CommandLineViolation as violation:
+            log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
+                        uuid, violation)
+            return "FAILED", None, None, (f"refused: the yt-dlp command line built from this download's "
+                                          f"parameters breaks the service's rules: {violation}. yt-dlp was not run")
         self.process = process = self.runner.spares.take()
         try:
             process.stdin.write(json.dumps(arguments) + "\n")

@@ -1,0 +1,170 @@
+"""yt-dlp's command line: the end-of-options check on user parameters and the runner's invariants, checked
+with yt-dlp's own parser (no stack needed: these are the functions the API and the runner call)."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from yt_dlp.options import create_parser
+
+from common.ytdlp import (ALLOWED_OPTIONS, CommandLineViolation, ParameterError, build_command_line,
+                          check_parameters, verify_command_line)
+
+UUID = "2b1f6f0e-7f6c-4f47-9d0e-3f4b1c1d2e3f"
+URL = "http://127.0.0.1:9/video.mp4"
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return tmp_path / "data", tmp_path / "data" / ".partial"
+
+
+def verify(arguments: list[str], paths) -> None:
+    verify_command_line(arguments, UUID, URL, *paths)
+
+
+def with_runner_bug(extra: list[str], paths) -> list[str]:
+    """The runner's command line with options slipped in after its own (where they would win)."""
+    arguments = build_command_line(UUID, URL, [], *paths)
+    return [*arguments[:-2], *extra, *arguments[-2:]]
+
+
+@pytest.mark.parametrize("parameters", [
+    ["--"], ["-f", "best", "--"], ["--", "-f", "best"], ["-x", "--", "--"], ["--="], ["--=x"],
+    ["-f", "best", "--=--exec"], ["--referer", "x", "--"],
+])
+def test_end_of_options_markers_are_forbidden(parameters):
+    with pytest.raises(ParameterError) as refused:
+        check_parameters(parameters)
+    assert refused.value.code == "forbiddenYtdlpParameter"
+    assert "end-of-options" in str(refused.value)
+
+
+@pytest.mark.parametrize("parameters", [["--referer", "--"], ["--referer=--"], ["--user-agent", "--="],
+                                        ["-f", "--"], ["--referer", "a -- b"]])
+def test_a_value_that_looks_like_an_end_of_options_is_a_value(parameters, paths):
+    assert check_parameters(parameters) == parameters
+    verify(build_command_line(UUID, URL, parameters, *paths), paths)
+
+
+@pytest.mark.parametrize("parameters", [["--prt-end-of-user-options"], ["--prt-e"], ["-x", "--prt"]])
+def test_the_parsers_probe_cannot_be_typed(parameters):
+    with pytest.raises(ParameterError) as refused:
+        check_parameters(parameters)
+    assert refused.value.code == "forbiddenYtdlpParameter"
+
+
+def test_an_option_missing_its_value_is_still_reported_as_such():
+    with pytest.raises(ParameterError) as refused:
+        check_parameters(["-f", "best", "--referer"])
+    assert refused.value.code == "invalidYtdlpParameters" and "--referer" in str(refused.value)
+
+
+def test_an_ambiguous_abbreviation_gets_a_short_message():
+    with pytest.raises(ParameterError) as refused:
+        check_parameters(["--e"])
+    assert refused.value.code == "invalidYtdlpParameters" and len(str(refused.value)) < 400
+
+
+def test_the_runners_own_command_line_passes(paths):
+    verify(build_command_line(UUID, URL, [], *paths), paths)
+
+
+SAMPLE_VALUES = {
+    "--format": "best", "--format-sort": "res", "--merge-output-format": "mkv", "--max-filesize": "50M",
+    "--min-filesize": "1k", "--sub-format": "srt", "--sub-langs": "en", "--convert-subs": "srt",
+    "--convert-thumbnails": "jpg", "--audio-format": "mp3", "--audio-quality": "5", "--remux-video": "mkv",
+    "--recode-video": "mp4", "--fixup": "warn", "--remove-chapters": "intro", "--sponsorblock-mark": "all",
+    "--sponsorblock-remove": "sponsor", "--sponsorblock-chapter-title": "[SB] %(category_names)l",
+    "--limit-rate": "1M", "--throttled-rate": "100K", "--retries": "3", "--fragment-retries": "3",
+    "--extractor-retries": "3", "--retry-sleep": "2", "--socket-timeout": "10", "--concurrent-fragments": "2",
+    "--http-chunk-size": "10M", "--user-agent": "test agent", "--referer": "http://127.0.0.1/",
+    "--age-limit": "18",
+}
+
+
+@pytest.mark.parametrize("option", sorted(ALLOWED_OPTIONS))
+def test_every_allowed_option_keeps_the_invariants(option, paths):
+    takes_value = create_parser().get_option(option).takes_value()
+    parameters = [option, SAMPLE_VALUES[option]] if takes_value else [option]
+    assert check_parameters(parameters) == parameters
+    verify(build_command_line(UUID, URL, parameters, *paths), paths)
+
+
+@pytest.mark.parametrize("extra,broken", [
+    (["-o", "%(title)s.%(ext)s"], "output file names"),
+    (["-o", "thumbnail:%(title)s.%(ext)s"], "output file names"),
+    (["-P", "/tmp"], "output folders"),
+    (["-P", "temp:/tmp"], "output folders"),
+    (["--exec", "touch /tmp/pwned"], "post-processors"),
+    (["--exec-before-download", "id"], "post-processors"),
+    (["--use-postprocessor", "Exec:exec_cmd=id"], "post-processors"),
+    (["--split-chapters"], "post-processors"),
+    (["--config-locations", "/etc/hostname"], "configuration"),
+    (["--cookies", "/etc/hostname"], "cookies file"),
+    (["--cookies-from-browser", "chromium"], "cookies from a browser"),
+    (["--yes-playlist"], "playlist"),
+    (["--plugin-dirs", "/tmp"], "plugins"),
+    (["-U"], "update"),
+    (["--update-to", "nightly"], "update"),
+    (["--downloader", "curl"], "external downloader"),
+    (["--ffmpeg-location", "/tmp/evil"], "another ffmpeg"),
+    (["--load-info-json", "/tmp/x.json"], "info JSON"),
+    (["--proxy", "socks5://127.0.0.1:9050"], "proxy"),
+    (["--print-to-file", "title", "/tmp/x"], "--print-to-file"),
+    (["http://127.0.0.1:9/other.mp4"], "2 URLs"),
+    (["--no-such-option"], "cannot parse"),
+])
+def test_each_invariant_is_enforced_on_the_complete_command_line(extra, broken, paths):
+    with pytest.raises(CommandLineViolation) as violation:
+        verify(with_runner_bug(extra, paths), paths)
+    assert broken in str(violation.value)
+    assert str(paths[0].parent) not in str(violation.value)  # no path of the server in the message
+
+
+@pytest.mark.parametrize("parameters", [["--"], ["-f", "best", "--"], ["--", "http://127.0.0.1:9/other.mp4"],
+                                        ["--", "--exec", "id"]])
+def test_an_end_of_options_that_slipped_through_is_caught(parameters, paths):
+    with pytest.raises(CommandLineViolation) as violation:
+        verify(build_command_line(UUID, URL, parameters, *paths), paths)
+    assert "URLs instead of the download's one" in str(violation.value)
+
+
+def test_other_url_or_no_url_is_caught(paths):
+    arguments = build_command_line(UUID, URL, [], *paths)
+    with pytest.raises(CommandLineViolation):
+        verify_command_line(arguments, UUID, "http://127.0.0.1:9/else.mp4", *paths)
+    with pytest.raises(CommandLineViolation):
+        verify(arguments[:-1], paths)
+
+
+@pytest.mark.parametrize("option,broken", [("--batch-file", "batch file"), ("--config-locations", "configuration")])
+def test_files_named_on_the_command_line_are_refused_without_being_read(option, broken, paths, tmp_path):
+    """A FIFO blocks whoever opens it: the check must refuse it without opening it."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def check():
+        try:
+            verify(with_runner_bug([option, str(fifo)], paths), paths)
+        except CommandLineViolation as violation:
+            outcome.append(str(violation))
+
+    thread = threading.Thread(target=check, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():  # release it before failing
+        with open(fifo, "w"):
+            pass
+    assert outcome and broken in outcome[0]
+
+
+def test_the_native_downloader_is_not_an_external_one(paths):
+    verify(with_runner_bug(["--downloader", "native"], paths), paths)
+
+
+def test_a_playlist_passes_only_when_the_service_asks_for_one(paths):
+    arguments = with_runner_bug(["--yes-playlist"], paths)
+    verify_command_line(arguments, UUID, URL, *paths, playlist=True)

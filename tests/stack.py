@@ -179,7 +179,7 @@ ZYGOTE_PROCESS_NAME = "prt-zygote"
 def ytdlp_processes(runner: int | None = None) -> list[int]:
     """PIDs of the live yt-dlp processes forked by a runner's zygote (spares and running ones), of one runner
     (their parent) when given."""
-    return [pid for pid, (parent, name, state) in _processes().items()
+    return [pid for pid, (parent, name, state) in process_table().items()
             if name in YTDLP_PROCESS_NAMES and state != "Z" and (runner is None or parent == runner)]
 
 
@@ -198,7 +198,7 @@ def descendants(root: int) -> list[int]:
     """Every live process below root (children, their children...), from one reading of /proc."""
     by_parent: dict[int, list[int]] = {}
     states = {}
-    for pid, (parent, _, state) in _processes().items():
+    for pid, (parent, _, state) in process_table().items():
         by_parent.setdefault(parent, []).append(pid)
         states[pid] = state
     found, todo = [], [root]
@@ -217,7 +217,7 @@ def process_name(pid: int) -> str:
         return ""
 
 
-def _processes() -> dict[int, tuple[int, str, str]]:
+def process_table() -> dict[int, tuple[int, str, str]]:
     """pid: (parent pid, name, state letter) of every process."""
     result = {}
     for entry in Path("/proc").iterdir():

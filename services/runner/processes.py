@@ -48,23 +48,25 @@ class ForkedProcess:
         except ProcessLookupError:
             self._pidfd, self.returncode = None, -signal.SIGKILL
 
-    def _exited(self) -> bool:
-        """Whether it has ended (without reaping it: its pid and process group stay ours until then)."""
+    def _ended(self) -> bool | None:
+        """True once it has ended (not reaped yet: its pid and process group are still its own), False while
+        it runs, None if it is not this runner's child (reaped elsewhere): its pid may name another process."""
         try:
             return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
         except ChildProcessError:
-            return True
+            return None
 
     def poll(self) -> int | None:
         """Its exit code (negative: the signal that killed it) once it has ended, else None; reaps it and
         kills what is left of its process group (ffmpeg children)."""
         with self._lock:
-            if self.returncode is None and self._exited():
-                _signal_group(self.pid, signal.SIGKILL)
-                try:
-                    self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-                except ChildProcessError:  # not adopted by this runner: its status is lost
+            if self.returncode is None:
+                ended = self._ended()
+                if ended is None:  # its status is lost
                     self.returncode = -signal.SIGKILL
+                elif ended:
+                    _signal_group(self.pid, signal.SIGKILL)
+                    self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
             return self.returncode
 
     def wait(self, timeout: float = 30) -> int:
@@ -86,7 +88,7 @@ class ForkedProcess:
         """Kills it with its children: the runner's own decision (cancel, stall, shutdown), which its exit
         status then reflects."""
         with self._lock:
-            if self.returncode is None and not self._exited():
+            if self.returncode is None and self._ended() is False:
                 self.stopped_by_runner = True
                 _signal_group(self.pid, signal.SIGKILL)
 

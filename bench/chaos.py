@@ -1,5 +1,7 @@
-"""`python -m bench.chaos [--duration S] [--downloads N] [--concurrency C] [--max-attempts A] [--seed X]`:
-the chaos run of tests/test_chaos.py for as long as you like.
+"""The chaos run of tests/test_chaos.py, for as long as you like.
+
+`python -m bench.chaos [--duration S] [--downloads N] [--concurrency C] [--max-attempts A] [--victims KIND ...]
+[--seed X] [--keep]`
 
 A real stack in a temp folder runs N throttled downloads of the tests' media (about 10 s each) at concurrency C
 while a random process of that stack (runner, scheduler, dbwriter, publisher, api, the zygote, a yt-dlp process
@@ -25,6 +27,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="MAXCONCURRENTDOWNLOADS (default 4)")
     parser.add_argument("--max-attempts", type=int, default=10,
                         help="MAXATTEMPTS (default 10: the chaos kills far more often than real failures do)")
+    parser.add_argument("--victims", nargs="+", choices=VICTIM_KINDS, default=list(VICTIM_KINDS),
+                        help="kinds of process to kill (default: all)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a new one, printed)")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (printed) afterwards")
     options = parser.parse_args()
@@ -35,13 +39,14 @@ def main() -> int:
     stack = Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS=str(options.concurrency),
                   PRT_VIDEODOWNLOADER_MAXATTEMPTS=str(options.max_attempts))
     print(f"chaos: seed {seed}, {options.downloads} downloads at concurrency {options.concurrency}, "
-          f"up to {options.duration:g} s of kills, MAXATTEMPTS {options.max_attempts}, stack in {stack.folder}",
+          f"up to {options.duration:g} s of kills of {', '.join(options.victims)}, MAXATTEMPTS "
+          f"{options.max_attempts}, stack in {stack.folder}",
           flush=True)
     try:
         with stack:
             result = run_chaos(stack, f"{server.url}/slow/longer.mp4", media / "longer.mp4", options.downloads,
                                options.duration, options.max_attempts, random.Random(seed),
-                               report=lambda line: print(line, flush=True))
+                               kinds=tuple(options.victims), report=lambda line: print(line, flush=True))
     finally:
         server.close()
         if not options.keep:
@@ -49,7 +54,7 @@ def main() -> int:
 
     kills = Table(f"Chaos: kills per victim kind ({result.chaos_seconds:.0f} s of kills, seed {seed})",
                   ["victim", "kills"])
-    for kind in VICTIM_KINDS:
+    for kind in options.victims:
         kills.add(kind, result.kills[kind])
     kills.add("all", sum(result.kills.values()))
     kills.print()

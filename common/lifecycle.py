@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import sys
 
 SUPERVISOR_PID_VARIABLE = "PRT_VIDEODOWNLOADER_SUPERVISORPID"
 
@@ -52,8 +51,3 @@ def become_subreaper() -> None:
 def set_process_name(name: str) -> None:
     """The name ps, top and /proc/PID/comm show (15 bytes at most), set from the main thread."""
     _prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]))
-
-
-def exit_now(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-    os._exit(1)

@@ -88,20 +88,20 @@ def all_final(stack: Stack, uuids: list[str]) -> bool:
 
 def run_chaos(stack: Stack, video_url: str, source: Path, downloads: int, duration: float, max_attempts: int,
               rng: random.Random, pause: tuple[float, float] = (2.0, 5.0), settle_timeout: float = 300,
-              report=lambda line: None) -> ChaosResult:
+              kinds: tuple[str, ...] = VICTIM_KINDS, report=lambda line: None) -> ChaosResult:
     """Starts `downloads` downloads of video_url (each made distinct by a query), kills a random victim
     every `pause` seconds for `duration` seconds or until all are final, waits for all to be final, and
-    checks the outcome against source (the served file). Each round of kills takes every kind of victim once,
-    in random order, skipping a kind that has no process at that moment."""
+    checks the outcome against source (the served file). Each round of kills takes every kind of victim (of
+    `kinds`) once, in random order, skipping a kind that has no process at that moment."""
     uuids = [stack.start_download(f"{video_url}?chaos={n}") for n in range(downloads)]
     result = ChaosResult(downloads=downloads, chaos_seconds=0.0, settle_seconds=0.0, max_attempts=max_attempts)
     started = time.monotonic()
     bag: list[str] = []  # kinds are drawn without replacement, so that every kind is hit in each round
     while time.monotonic() - started < duration and not all_final(stack, uuids):
         time.sleep(rng.uniform(*pause))  # the pace of the chaos, not a synchronisation
-        candidates = {kind: pids for kind, pids in victims(stack).items() if pids}
+        candidates = {kind: pids for kind, pids in victims(stack).items() if pids and kind in kinds}
         if not bag:
-            bag = rng.sample(VICTIM_KINDS, len(VICTIM_KINDS))
+            bag = rng.sample(kinds, len(kinds))
         if not candidates:
             continue
         kind = next((kind for kind in bag if kind in candidates), None) or rng.choice(sorted(candidates))

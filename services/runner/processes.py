@@ -85,12 +85,15 @@ class ForkedProcess:
         return self.returncode
 
     def kill_group(self) -> None:
-        """Kills it with its children: the runner's own decision (cancel, stall, shutdown), which its exit
-        status then reflects."""
+        self.signal_group(signal.SIGKILL)
+
+    def signal_group(self, signum: int) -> None:
+        """Signals it with its children as the runner's own decision (cancel, stall, shutdown): a death by a
+        signal is an infrastructure failure only when the runner sent none (stopped_by_runner)."""
         with self._lock:
             if self.returncode is None and self._ended() is False:
                 self.stopped_by_runner = True
-                _signal_group(self.pid, signal.SIGKILL)
+                _signal_group(self.pid, signum)
 
     def close(self) -> None:
         for stream in (self.stdin, self.stdout, self.stderr):

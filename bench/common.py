@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from tests.media import MediaServer, generate_media
-from tests.stack import APP_DIR, PYTHON, Stack, parent_pid, wait_for, ytdlp_processes
+from tests.stack import APP_DIR, PYTHON, Stack, descendants, parent_pid, wait_for, ytdlp_processes
 
 YTDLP = APP_DIR / ".venv" / "bin" / "yt-dlp"
 MEDIA_DIR = Path(os.environ.get("PRT_BENCH_MEDIA", "/tmp/prt-bench-media"))
@@ -25,7 +25,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 __all__ = ["APP_DIR", "PYTHON", "Stack", "MediaServer", "wait_for", "ytdlp_processes", "parent_pid", "YTDLP",
            "MEDIA_DIR", "ensure_media", "Table", "median", "percentile", "rss_kb", "cpu_seconds",
-           "children", "descendants", "is_waiting_on_stdin", "wait_warm_spares", "poll_until", "fmt_ms",
+           "descendants", "is_waiting_on_stdin", "wait_warm_spares", "poll_until", "fmt_ms",
            "fmt_s", "machine_description", "run_direct_ytdlp", "media_env"]
 
 
@@ -154,23 +154,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (its threads included)."""
     fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def children(pid: int) -> list[int]:
-    result = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and parent_pid(int(entry.name)) == pid:
-            result.append(int(entry.name))
-    return result
-
-
-def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        for child in children(todo.pop()):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def is_waiting_on_stdin(pid: int) -> bool:

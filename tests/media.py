@@ -16,7 +16,8 @@ CRAWL_DELAY = 0.5  # about 32 KB/s: long.mp4 takes most of a minute
 
 
 def generate_media(folder: Path) -> Path:
-    """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), an HLS stream, and non-media."""
+    """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), longer.mp4 (about 3 MB, 10 s when
+    throttled: the chaos run), an HLS stream, and non-media."""
     folder.mkdir(parents=True, exist_ok=True)
     source = ["-f", "lavfi", "-i", "testsrc=duration={d}:size=320x240:rate=25",
               "-f", "lavfi", "-i", "sine=frequency=440:duration={d}"]
@@ -29,8 +30,10 @@ def generate_media(folder: Path) -> Path:
                             "yuv420p", "-c:a", "aac", "-shortest", *extra, str(target)], check=True)
 
     encode("clip.mp4", 3, [])
-    encode("long.mp4", 10, ["-b:v", "1200k", "-minrate", "1200k", "-maxrate", "1200k", "-bufsize", "600k",
-                            "-x264-params", "nal-hrd=cbr"])
+    constant_bitrate = ["-b:v", "1200k", "-minrate", "1200k", "-maxrate", "1200k", "-bufsize", "600k",
+                        "-x264-params", "nal-hrd=cbr"]
+    encode("long.mp4", 10, constant_bitrate)
+    encode("longer.mp4", 20, constant_bitrate)
     hls = folder / "hls"
     hls.mkdir(exist_ok=True)
     if not (hls / "index.m3u8").exists():

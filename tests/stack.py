@@ -41,11 +41,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 class Stack:
-    def __init__(self, folder: Path | None = None, **settings: str):
-        """A new stack in a new folder, or (folder=) the stack that ran there before, restarted."""
+    def __init__(self, folder: Path | None = None, ports: tuple[int, int] | None = None, **settings: str):
+        """A new stack in a new folder, or (folder=) the stack that ran there before, restarted; ports: the
+        (API, HTTPS) ports of that stack, else new free ones."""
         self.folder = folder or Path(tempfile.mkdtemp(prefix="prt-stack-", dir="/tmp"))
         self.folder.chmod(0o755)  # nginx workers (nobody) read the video folder inside it
-        self.api_port, self.https_port = free_port(), free_port()
+        self.api_port, self.https_port = ports or (free_port(), free_port())
         self.data = self.folder / "data"
         self.db = self.folder / "db" / "prt-videodownloader.sqlite"
         self.run = self.folder / "run"
@@ -114,6 +115,10 @@ class Stack:
     def pid(self, service: str) -> int:
         return self.status()[service][1]
 
+    def processes(self) -> list[int]:
+        """supervisord and every live process below it: this stack's processes, and only them."""
+        return [self.process.pid, *descendants(self.process.pid)] if self.process else []
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -166,21 +171,64 @@ class Stack:
             return connection.execute("SELECT count(*) FROM downloads").fetchone()[0]
 
 
+# services.runner.zygote names its processes (ps, /proc/PID/comm); yt-dlp renames itself once it runs a job
+YTDLP_PROCESS_NAMES = ("prt-yt-dlp", "yt-dlp")
+ZYGOTE_PROCESS_NAME = "prt-zygote"
+
+
 def ytdlp_processes(runner: int | None = None) -> list[int]:
-    """PIDs of the yt-dlp processes forked by the runner's zygote (spares and running ones), of one runner
-    when given."""
-    zygote_like = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    """PIDs of the live yt-dlp processes forked by a runner's zygote (spares and running ones), of one runner
+    (their parent) when given."""
+    return [pid for pid, (parent, name, state) in process_table().items()
+            if name in YTDLP_PROCESS_NAMES and state != "Z" and (runner is None or parent == runner)]
+
+
+def ytdlp_process_of(uuid: str) -> int | None:
+    """The yt-dlp process that has a file of this download open (its .part file), if any."""
+    for pid in ytdlp_processes():
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            if any(uuid in os.readlink(link) for link in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
         except OSError:
             continue
-        if b"services.runner.zygote" in cmdline:
-            zygote_like[int(entry.name)] = parent_pid(int(entry.name))
-    return [pid for pid, parent in zygote_like.items()
-            if parent in zygote_like and (runner is None or zygote_like[parent] == runner)]
+    return None
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below root (children, their children...), from one reading of /proc."""
+    by_parent: dict[int, list[int]] = {}
+    states = {}
+    for pid, (parent, _, state) in process_table().items():
+        by_parent.setdefault(parent, []).append(pid)
+        states[pid] = state
+    found, todo = [], [root]
+    while todo:
+        for child in by_parent.get(todo.pop(), []):
+            todo.append(child)
+            if states[child] != "Z":
+                found.append(child)
+    return found
+
+
+def process_name(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """pid: (parent pid, name, state letter) of every process."""
+    result = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                head, tail = (entry / "stat").read_text().rsplit(")", 1)
+            except (OSError, ValueError):
+                continue
+            fields = tail.split()
+            result[int(entry.name)] = (int(fields[1]), head.split("(", 1)[1], fields[0])
+    return result
 
 
 def parent_pid(pid: int) -> int | None:

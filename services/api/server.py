@@ -12,6 +12,7 @@ from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.gthread import ThreadWorker
 
 from common.config import load_settings
+from common.lifecycle import die_with_parent, exit_with_supervisor
 from common.logs import setup_logging
 from services.api.app import TrustedProxyFix, create_app
 
@@ -71,6 +72,7 @@ class APIServer(BaseApplication):
         self.cfg.set("errorlog", "-")
         self.cfg.set("graceful_timeout", 5)
         self.cfg.set("control_socket_disable", True)
+        self.cfg.set("post_fork", _exit_with_master)
         self.cfg.set("logconfig_dict", {
             "version": 1,
             "disable_existing_loggers": False,
@@ -87,5 +89,11 @@ class APIServer(BaseApplication):
         return TrustedProxyFix(create_app(self.settings), self.settings.TRUSTEDPROXYNETWORKS)
 
 
+def _exit_with_master(_arbiter, worker) -> None:
+    """A worker stops at once when its master dies, even by kill -9 (gunicorn alone notices within a second)."""
+    die_with_parent(parent=worker.ppid)
+
+
 def main() -> None:
+    exit_with_supervisor()
     APIServer().run()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from common import bus, metrics
 from common.config import Settings, load_settings
 from common.db import session_factory, upgrade_schema, writer_engine
+from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from common.models import ONGOING_STATUSES, RETRYABLE_STATUSES, Download, DownloadStatusEnum, utcnow
 
@@ -228,6 +229,7 @@ class DBWriter:
 
 
 def main() -> None:
+    exit_with_supervisor()
     setup_logging("dbwriter")
     settings = load_settings()
     DBWriter(settings).run_forever()

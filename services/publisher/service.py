@@ -17,6 +17,7 @@ from sqlalchemy import select
 from common import bus, metrics, s3
 from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
+from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, utcnow
 
@@ -139,5 +140,6 @@ class Publisher:
 
 
 def main() -> None:
+    exit_with_supervisor()
     setup_logging("publisher")
     Publisher(load_settings()).run_forever()

@@ -1,24 +1,39 @@
 """The runner's yt-dlp processes: forked by the zygote (services.runner.zygote) on request, a few of them
-ahead of need, and killed with their process group."""
+ahead of need, and killed with their process group.
+
+The runner is a child subreaper and the parent of every yt-dlp process (the zygote forks them through a
+helper that exits), so it reaps them and reads their exit status itself, whether or not the zygote is alive.
+A keeper thread restarts the zygote as soon as it dies, keeps the spares topped up, and reaps what a dead
+zygote left behind.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
-from services.runner.zygote import CONTROL_FD_VARIABLE as ZYGOTE_FD_VARIABLE
+from services.runner.zygote import CONTROL_FD_VARIABLE, RUNNER_PIDFD_VARIABLE
 
 log = logging.getLogger("runner")
 
+KEEPER_INTERVAL_SECONDS = 1.0
+FORK_PATIENCE_SECONDS = 60
+
+
+class ZygoteGone(RuntimeError):
+    pass
+
 
 class ForkedProcess:
-    """A yt-dlp process forked by the zygote, with the parts of Popen that the runner uses."""
+    """A yt-dlp process forked by the zygote and adopted by the runner, with the parts of Popen the runner uses."""
 
     def __init__(self, pid: int, stdin_fd: int, stdout_fd: int, stderr_fd: int):
         self.pid = pid
@@ -26,20 +41,59 @@ class ForkedProcess:
         self.stdout = open(stdout_fd, "rb", buffering=0)
         self.stderr = open(stderr_fd, "rb", buffering=0)
         self.returncode: int | None = None
-        self._ended = threading.Event()
+        self.stopped_by_runner = False
+        self._lock = threading.Lock()
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._pidfd, self.returncode = None, -signal.SIGKILL
 
-    def ended(self, returncode: int) -> None:
-        self.returncode = returncode
-        self._ended.set()
+    def _ended(self) -> bool | None:
+        """True once it has ended (not reaped yet: its pid and process group are still its own), False while
+        it runs, None if it is not this runner's child (reaped elsewhere): its pid may name another process."""
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return None
 
     def poll(self) -> int | None:
-        return self.returncode
+        """Its exit code (negative: the signal that killed it) once it has ended, else None; reaps it and
+        kills what is left of its process group (ffmpeg children)."""
+        with self._lock:
+            if self.returncode is None:
+                ended = self._ended()
+                if ended is None:  # its status is lost
+                    self.returncode = -signal.SIGKILL
+                elif ended:
+                    _signal_group(self.pid, signal.SIGKILL)
+                    self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            return self.returncode
 
     def wait(self, timeout: float = 30) -> int:
-        if not self._ended.wait(timeout):
-            kill_group(self)
-            self._ended.wait(5)
-        return self.returncode if self.returncode is not None else -signal.SIGKILL
+        """Waits for its end; after timeout the runner kills it."""
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill_group()
+                deadline = time.monotonic() + 5
+                continue
+            if self._pidfd is not None:
+                select.select([self._pidfd], [], [], remaining)
+            else:
+                time.sleep(0.05)
+        return self.returncode
+
+    def kill_group(self) -> None:
+        self.signal_group(signal.SIGKILL)
+
+    def signal_group(self, signum: int) -> None:
+        """Signals it with its children as the runner's own decision (cancel, stall, shutdown): a death by a
+        signal is an infrastructure failure only when the runner sent none (stopped_by_runner)."""
+        with self._lock:
+            if self.returncode is None and self._ended() is False:
+                self.stopped_by_runner = True
+                _signal_group(self.pid, signum)
 
     def close(self) -> None:
         for stream in (self.stdin, self.stdout, self.stderr):
@@ -47,33 +101,39 @@ class ForkedProcess:
                 stream.close()
             except OSError:
                 pass
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
 
 class Zygote:
-    """The runner's side of services.runner.zygote: asks it to fork, learns pids and exit codes."""
+    """The runner's side of services.runner.zygote: starts it, asks it to fork, learns the pids."""
 
     def __init__(self):
         self._fork_lock = threading.Lock()
-        self._registry_lock = threading.Lock()
-        self._processes: dict[int, ForkedProcess] = {}
-        self._early_exits: dict[int, int] = {}
-        self._pids: queue.Queue[int] = queue.Queue()
         self._ready = threading.Event()
+        self._pids: queue.Queue[int | None] = queue.Queue()
+        self.gone = threading.Event()
         self.popen: subprocess.Popen | None = None
         self.control: socket.socket | None = None
+        self.runner_pidfd = os.pidfd_open(os.getpid())
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._ready.clear()
-        self.popen = subprocess.Popen(
-            [sys.executable, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(),),
+        self.gone.clear()
+        self._pids = pids = queue.Queue()
+        self.popen = popen = subprocess.Popen(
+            [sys.executable, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(), self.runner_pidfd),
             start_new_session=True, cwd=Path(__file__).resolve().parents[2],
-            env={**os.environ, ZYGOTE_FD_VARIABLE: str(theirs.fileno())})
+            env={**os.environ, CONTROL_FD_VARIABLE: str(theirs.fileno()),
+                 RUNNER_PIDFD_VARIABLE: str(self.runner_pidfd)})
         theirs.close()
         self.control = ours
-        threading.Thread(target=self._read_events, args=(ours,), name="zygote-events", daemon=True).start()
+        threading.Thread(target=self._read_events, args=(ours, popen, pids), name="zygote-events",
+                         daemon=True).start()
 
-    def _read_events(self, control: socket.socket) -> None:
+    def _read_events(self, control: socket.socket, popen: subprocess.Popen, pids: queue.Queue) -> None:
         while True:
             try:
                 message = control.recv(128).decode()
@@ -85,52 +145,62 @@ class Zygote:
             if kind == "ready":
                 self._ready.set()
             elif kind == "pid":
-                self._pids.put(int(values[0]))
-            elif kind == "exit":
-                pid, code = int(values[0]), int(values[1])
-                with self._registry_lock:
-                    process = self._processes.pop(pid, None)
-                    if process is None:
-                        self._early_exits[pid] = code
-                if process is not None:
-                    process.ended(code)
-        log.warning("the yt-dlp zygote stopped; it is restarted at the next download")
-        with self._registry_lock:
-            orphans, self._processes = list(self._processes.values()), {}
-        for process in orphans:  # they kill themselves when the zygote is gone
-            process.ended(-signal.SIGKILL)
-        if self.control is control:
+                pids.put(int(values[0]))
+        current = self.control is control
+        if current:
             self.control = None
+            self._ready.set()  # a fork waiting for this zygote fails now and tries the next one
+        pids.put(None)
+        control.close()
+        code = popen.wait()
+        if current:
+            log.warning("the yt-dlp zygote stopped (exit code %d); its yt-dlp processes go on, a new one starts",
+                        code)
+            self.gone.set()
 
     def fork(self) -> ForkedProcess:
+        """A new yt-dlp process; the zygote is (re)started when needed, for FORK_PATIENCE_SECONDS at most."""
+        deadline = time.monotonic() + FORK_PATIENCE_SECONDS
+        while True:
+            try:
+                return self._fork_once()
+            except ZygoteGone:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("the yt-dlp zygote died during a fork; trying again")
+
+    def ensure_started(self) -> None:
         with self._fork_lock:
             if self.control is None:
                 self.start()
+
+    def _fork_once(self) -> ForkedProcess:
+        with self._fork_lock:
+            if self.control is None:
+                self.start()
+            control, pids = self.control, self._pids
+            if control is None:
+                raise ZygoteGone("the yt-dlp zygote stopped at once")
             if not self._ready.wait(120):
                 raise RuntimeError("the yt-dlp zygote did not get ready")
             stdin_r, stdin_w = os.pipe()
             stdout_r, stdout_w = os.pipe()
             stderr_r, stderr_w = os.pipe()
             try:
-                socket.send_fds(self.control, [b"fork"], [stdin_r, stdout_w, stderr_w])
-                pid = self._pids.get(timeout=30)
+                socket.send_fds(control, [b"fork"], [stdin_r, stdout_w, stderr_w])
+                pid = pids.get(timeout=30)
+            except (OSError, queue.Empty):
+                pid = None
             finally:
                 for fd in (stdin_r, stdout_w, stderr_w):
                     os.close(fd)
-            process = ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
-            with self._registry_lock:
-                code = self._early_exits.pop(pid, None)
-                if code is None:
-                    self._processes[pid] = process
-            if code is not None:
-                process.ended(code)
-            return process
+            if pid is None:
+                for fd in (stdin_w, stdout_r, stderr_r):
+                    os.close(fd)
+                raise ZygoteGone("the yt-dlp zygote stopped before answering")
+            return ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
 
     def stop(self) -> None:
-        with self._registry_lock:
-            processes = list(self._processes.values())
-        for process in processes:
-            kill_group(process)
         if self.popen is not None:
             self.popen.kill()
 
@@ -143,12 +213,20 @@ class SparePool:
         self.zygote = Zygote()
         self._spares: list[ForkedProcess] = []
         self._lock = threading.Lock()
+        self._owned: dict[int, ForkedProcess] = {}  # handed out to jobs and not yet forgotten
+        self._stopping = threading.Event()
 
     def top_up(self) -> None:
         with self._lock:
-            self._spares = [p for p in self._spares if p.poll() is None]
-            while len(self._spares) < self.size:
-                self._spares.append(self.zygote.fork())
+            for process in self._spares:
+                if process.poll() is not None:
+                    process.close()
+            self._spares = [p for p in self._spares if p.returncode is None]
+            missing = self.size - len(self._spares)
+        for _ in range(missing):
+            process = self.zygote.fork()
+            with self._lock:
+                self._spares.append(process)
 
     def take(self) -> ForkedProcess:
         """A spare if there is one, else a fork made now (a few milliseconds once the zygote is warm)."""
@@ -156,22 +234,91 @@ class SparePool:
             while self._spares:
                 process = self._spares.pop(0)
                 if process.poll() is None:
+                    self._owned[process.pid] = process
                     return process
-        return self.zygote.fork()
+                process.close()
+        process = self.zygote.fork()
+        with self._lock:
+            self._owned[process.pid] = process
+        return process
 
     def forget(self, process: ForkedProcess) -> None:
         process.close()
+        with self._lock:
+            self._owned.pop(process.pid, None)
+
+    def keep(self) -> None:
+        """Starts the keeper thread: the zygote restarted at once after its death, spares refilled, and
+        children that no one waits for (helpers or yt-dlp processes a dead zygote left behind, ffmpeg
+        processes of a killed group) reaped."""
+        threading.Thread(target=self._keep, name="spare-keeper", daemon=True).start()
+
+    def _keep(self) -> None:
+        strays: set[int] = set()
+        while not self._stopping.is_set():
+            try:
+                self.zygote.ensure_started()
+                self.top_up()
+            except Exception as error:  # the zygote died while forking: the next round starts a new one
+                log.warning("spare yt-dlp processes not topped up: %s", error)
+            strays = self._reap_strays(strays)
+            self.zygote.gone.wait(KEEPER_INTERVAL_SECONDS)
+
+    def _reap_strays(self, seen_before: set[int]) -> set[int]:
+        """Reaps ended children that are neither spares nor handed out nor the zygote, when they were
+        already such strays at the previous round (a fresh fork is registered within milliseconds)."""
+        with self._lock:
+            known = set(self._owned) | {p.pid for p in self._spares}
+        if self.zygote.popen is not None:
+            known.add(self.zygote.popen.pid)
+        strays = set()
+        for pid in _children():
+            if pid in known or not _is_zombie(pid):
+                continue
+            if pid in seen_before:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            else:
+                strays.add(pid)
+        return strays
 
     def kill_all(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            processes, self._spares = [*self._spares, *self._owned.values()], []
+        for process in processes:
+            process.kill_group()
         self.zygote.stop()
 
 
-def kill_group(process) -> None:
-    """Kills a yt-dlp process with its children: its own process group, or the process alone if it has not
-    made its group yet."""
+def kill_group(process: ForkedProcess) -> None:
+    process.kill_group()
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """Signals a yt-dlp process's own process group, or the process alone if it has not made its group yet."""
     for kill in (os.killpg, os.kill):
         try:
-            kill(process.pid, signal.SIGKILL)
+            kill(pid, signum)
             return
         except ProcessLookupError:
             continue
+
+
+def _children() -> list[int]:
+    pids = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids += [int(pid) for pid in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

@@ -19,11 +19,12 @@ import zmq
 
 from common import bus, metrics
 from common.config import Settings, load_settings
+from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
 from common.ytdlp import (DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, CommandLineViolation,
                           build_command_line, verify_command_line)
 from services.runner.media import check_final_file, parse_progress
-from services.runner.processes import ForkedProcess, SparePool, kill_group
+from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group
 from services.runner.streams import LineStreams
 
 log = logging.getLogger("runner")
@@ -31,6 +32,10 @@ log = logging.getLogger("runner")
 HEARTBEAT_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.3
 ENDED_ADDRESS = "inproc://runner-ended"
+
+
+class ProcessLost(Exception):
+    """yt-dlp died by a signal the runner did not send (OOM killer, an operator's kill -9): not the video's fault."""
 
 
 class Job(threading.Thread):
@@ -63,6 +68,11 @@ class Job(threading.Thread):
         attempt = reply.attempt
         try:
             status, size, file_name, error = self._download(attempt)
+        except ProcessLost as lost:
+            if not (self.runner.stopping.is_set() or self.cancelled.is_set()):
+                self._put_back(str(lost))
+                return
+            status, size, file_name, error = "FAILED", None, None, str(lost)
         except Exception as crash:  # a bug here must not leave the row DOWNLOADING
             log.exception("download=%s runner error", uuid)
             status, size, file_name, error = "FAILED", None, None, f"runner error: {type(crash).__name__}: {crash}"
@@ -81,6 +91,15 @@ class Job(threading.Thread):
         if status == "COMPLETED":
             self.runner.publisher.send(bus.DownloadCompleted(uuid=uuid))
 
+    def _put_back(self, reason: str) -> None:
+        """PENDING again (the attempt counted), or FAILED at MAXATTEMPTS; partial files stay for the next run."""
+        uuid, limit = self.order.uuid, self.settings.MAXATTEMPTS
+        log.warning("download=%s %s; putting it back in the queue", uuid, reason)
+        reply = self.requester.request_until_answered(
+            bus.RequeueDownload(uuid=uuid, reason=reason, maxAttempts=limit), stop=self.runner.stopping)
+        if reply is not None and reply.ok and (reply.attempt or 0) >= limit:
+            self.settings.remove_download_files(uuid)
+
     def _download(self, attempt: int) -> tuple[str, int | None, str | None, str | None]:
         uuid, settings = self.order.uuid, self.settings
         arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
@@ -92,7 +111,10 @@ class Job(threading.Thread):
                         uuid, violation)
             return "FAILED", None, None, (f"refused: the yt-dlp command line built from this download's "
                                           f"parameters breaks the service's rules: {violation}. yt-dlp was not run")
-        self.process = process = self.runner.spares.take()
+        try:
+            self.process = process = self.runner.spares.take()
+        except ZygoteGone as error:
+            raise ProcessLost(f"runner lost its yt-dlp zygote: {error}") from error
         try:
             process.stdin.write(json.dumps(arguments) + "\n")
             process.stdin.flush()
@@ -106,6 +128,9 @@ class Job(threading.Thread):
         if output.stalled:
             return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
                                           f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
+        if returncode < 0 and not process.stopped_by_runner:
+            raise ProcessLost(f"runner lost its yt-dlp process: killed by {_signal_name(-returncode)}, "
+                              f"a signal the service did not send")
         if returncode != 0:
             return "FAILED", None, None, output.last_error or f"yt-dlp exited with code {returncode}"
         if not output.probed:
@@ -169,6 +194,13 @@ class YtdlpOutput:
     stalled: bool = False
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _json_or_none(text: str):
     try:
         return json.loads(text)
@@ -206,6 +238,7 @@ class Runner:
 
     def run_forever(self) -> None:
         self.spares.top_up()
+        self.spares.keep()
         log.info("ready: id=%s, %d warm yt-dlp processes", self.runner_id, self.settings.WARMPROCESSES)
         poller = zmq.Poller()
         poller.register(self.inbox, zmq.POLLIN)
@@ -230,7 +263,6 @@ class Runner:
             if time.monotonic() >= next_heartbeat:
                 self.heartbeat()
                 self.alive.beat()
-                self.spares.top_up()
                 next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
 
     def start(self, order: bus.StartDownload) -> None:
@@ -248,6 +280,8 @@ class Runner:
 
 
 def main() -> None:
+    exit_with_supervisor()
+    become_subreaper()  # yt-dlp processes are adopted by the runner (see zygote)
     setup_logging("runner")
     settings = load_settings()
     runner = Runner(settings)

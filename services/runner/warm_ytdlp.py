@@ -5,7 +5,7 @@ line (which also detects the ffmpeg version), then waits on stdin for one JSON a
 yt-dlp's own command-line entry point with it: same parser, same output, same exit code as `yt-dlp`.
 After yt-dlp's main returns it prints DONE_MARKER with the exit code; the runner answers with the path of
 the file yt-dlp reported (or nothing), which this process checks with PyAV and reports after PROBE_MARKER.
-It kills its whole process group (itself, ffmpeg children) if the runner that started it disappears.
+It kills its whole process group (itself, ffmpeg children) when the runner that started it dies.
 """
 from __future__ import annotations
 
@@ -13,21 +13,24 @@ import functools
 import json
 import os
 import platform
+import select
 import signal
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 WARM_URL = "https://warm-up.invalid/video.mp4"
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    while True:
-        if os.getppid() != parent_pid:
-            os.killpg(0, signal.SIGKILL)
-        time.sleep(0.25)
+def kill_group_when_gone(pidfd: int) -> None:
+    """Starts a thread that kills this process's group (itself and its ffmpeg children) as soon as the process
+    the pidfd refers to (the runner) has exited."""
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="runner-watch", daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -119,7 +122,11 @@ def warm_settings():
 
 def main() -> None:
     """A single warm process serving one job (the zygote forks these instead; kept for measurements)."""
-    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
+    parent = os.getppid()
+    pidfd = os.pidfd_open(parent)
+    if os.getppid() != parent:  # the pidfd may name a process that reused the pid
+        os._exit(1)
+    kill_group_when_gone(pidfd)
     serve_one_job(warm_settings())
 
 

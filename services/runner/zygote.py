@@ -5,87 +5,94 @@ warm process costs a few milliseconds and shares its memory. The runner starts t
 and talks to it over a SOCK_SEQPACKET socket (its fd number in PRT_RUNNER_ZYGOTE_FD):
 
 - runner → zygote: b"fork" with three file descriptors (the child's stdin, stdout, stderr);
-- zygote → runner: b"pid <pid>" for each fork, and b"exit <pid> <returncode>" when a child ends.
+- zygote → runner: b"pid <pid>" for each fork, once the child's parent is the runner.
 
-Each child starts its own session (so the runner can kill it with its ffmpeg children as one process group)
-and then behaves exactly like a warm yt-dlp process (warm_ytdlp.serve_one_job). Children kill their group
-if the zygote dies; the zygote exits if the runner dies.
+Each yt-dlp process is forked twice (the zygote forks a helper that forks it and exits at once): its parent
+is then the runner, a child subreaper, and not the zygote. So the zygote can die (OOM killer, kill -9)
+without taking running downloads with it, and the runner reaps its yt-dlp processes and reads their exit
+status itself. The runner passes a pidfd of itself (fd number in PRT_RUNNER_PIDFD): the zygote exits, and
+each yt-dlp process kills its process group (itself, ffmpeg children), as soon as the runner has died.
+
+Each yt-dlp process starts its own session (so the runner can kill it with its ffmpeg children as one
+process group) and then behaves exactly like a warm yt-dlp process (warm_ytdlp.serve_one_job).
 """
 from __future__ import annotations
 
 import gc
 import os
 import select
-import signal
 import socket
 import sys
 import threading
 
+from common.lifecycle import set_process_name
 from services.runner import warm_ytdlp
 
 CONTROL_FD_VARIABLE = "PRT_RUNNER_ZYGOTE_FD"
+RUNNER_PIDFD_VARIABLE = "PRT_RUNNER_PIDFD"
+ZYGOTE_NAME, FORK_HELPER_NAME, YTDLP_NAME = "prt-zygote", "prt-fork", "prt-yt-dlp"
 
 
-def _exit_status(status: int) -> int:
-    return os.waitstatus_to_exitcode(status)
-
-
-def _child(control: socket.socket, wakeup: tuple[int, int], fds: list[int], blocked) -> None:
-    """In the forked child: become a session leader with the given stdio, then serve one job."""
+def _ytdlp_process(control: socket.socket, runner_pidfd: int, fds: list[int], blocked) -> None:
+    """In the forked yt-dlp process: a session leader with the given stdio that serves one job."""
     try:
         os.setsid()
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        set_process_name(YTDLP_NAME)
         control.close()
-        for fd in wakeup:
-            os.close(fd)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        threading.Thread(target=warm_ytdlp._die_with_parent, args=(os.getppid(),), daemon=True).start()
+        warm_ytdlp.kill_group_when_gone(runner_pidfd)
         warm_ytdlp.serve_one_job(blocked)
     finally:
         os._exit(70)  # serve_one_job exits by itself; reaching here means it raised
 
 
-def serve(control: socket.socket, blocked) -> None:
-    wakeup_read, wakeup_write = os.pipe()
-    os.set_blocking(wakeup_write, False)
-    signal.set_wakeup_fd(wakeup_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+def fork_ytdlp(control: socket.socket, runner_pidfd: int, fds: list[int], blocked) -> int:
+    """Forks a yt-dlp process through a helper that exits at once, so that the runner adopts it; returns its
+    pid once the helper is gone (the runner is its parent by then)."""
+    pid_read, pid_write = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        try:
+            set_process_name(FORK_HELPER_NAME)
+            os.close(pid_read)
+            child = os.fork()
+            if child == 0:
+                os.close(pid_write)
+                _ytdlp_process(control, runner_pidfd, fds, blocked)
+            os.write(pid_write, str(child).encode())
+        finally:
+            os._exit(0)
+    os.close(pid_write)
+    with open(pid_read, "rb") as answer:
+        pid = answer.read()
+    os.waitpid(helper, 0)
+    return int(pid)
+
+
+def serve(control: socket.socket, runner_pidfd: int, blocked) -> None:
     while True:
-        readable, _, _ = select.select([control, wakeup_read], [], [])
-        if wakeup_read in readable:
-            os.read(wakeup_read, 512)
-        while True:  # report every child that ended
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            control.send(f"exit {pid} {_exit_status(status)}".encode())
-        if control in readable:
-            try:
-                message, fds, _, _ = socket.recv_fds(control, 64, 3)
-            except InterruptedError:
-                continue
-            if not message:
-                return  # the runner closed its end
+        message, fds, _, _ = socket.recv_fds(control, 64, 3)
+        if not message:
+            return  # the runner closed its end
+        try:
             if message == b"fork" and len(fds) == 3:
-                pid = os.fork()
-                if pid == 0:
-                    _child(control, (wakeup_read, wakeup_write), fds, blocked)
-                for fd in fds:
-                    os.close(fd)
-                control.send(f"pid {pid}".encode())
-            else:
-                for fd in fds:
-                    os.close(fd)
+                control.send(f"pid {fork_ytdlp(control, runner_pidfd, fds, blocked)}".encode())
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def _exit_when_gone(pidfd: int) -> None:
+    select.select([pidfd], [], [])
+    os._exit(0)
 
 
 def main() -> None:
-    threading.Thread(target=warm_ytdlp._die_with_parent, args=(os.getppid(),), daemon=True).start()
+    set_process_name(ZYGOTE_NAME)
+    runner_pidfd = int(os.environ.pop(RUNNER_PIDFD_VARIABLE))
+    threading.Thread(target=_exit_when_gone, args=(runner_pidfd,), name="runner-watch", daemon=True).start()
     control = socket.socket(fileno=int(os.environ.pop(CONTROL_FD_VARIABLE)))
     blocked = warm_ytdlp.warm_settings()
     # The warm heap goes to the GC's permanent generation: collections in the children then leave its pages
@@ -94,7 +101,7 @@ def main() -> None:
     gc.freeze()
     control.send(b"ready")
     try:
-        serve(control, blocked)
+        serve(control, runner_pidfd, blocked)
     finally:
         sys.stdout.flush()
         os._exit(0)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from common import bus
 from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
+from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from common.models import Download, DownloadStatusEnum
 
@@ -148,5 +149,6 @@ class Scheduler:
 
 
 def main() -> None:
+    exit_with_supervisor()
     setup_logging("scheduler")
     Scheduler(load_settings()).run_forever()

@@ -1,0 +1,134 @@
+"""The address guard with DEFAULT settings: no download reaches a non-global address, ffmpeg included.
+
+The stack scenarios run in a network namespace the test makes (tests/egress_scenarios.py): the site is on
+11.0.0.1, an address that exists only there; a trap serves the same media on every other local address and
+must see no connection at all. The ffmpeg tests run ffmpeg as a download does (the service's proxy and
+command checks) against loopback servers, with 127.0.0.2 blocked and 127.0.0.1 allowed.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from common.network import BLOCKED_ADDRESS, EgressGuard, blocked_reason
+from services.runner.egress_proxy import GuardedProxy
+from services.runner.ffmpeg_guard import checked_command, proxied_environment
+from tests.media import MediaServer, ffprobe_streams, self_signed_tls
+from tests.stack import APP_DIR, PYTHON
+
+ATTACKS = ("0.0.0.0", "0", "[::]", "[::ffff:0.0.0.0]", "127.0.0.1", "127.0.0.2", "localhost", "[::1]",
+           "[::ffff:127.0.0.1]", "2130706433", "[64:ff9b::7f00:1]", "100.100.100.200", "[fd00:ec2::254]",
+           "10.0.0.1", "192.168.1.1")
+REDIRECTS = ("0.0.0.0", "0", "[::]", "[::ffff:0.0.0.0]", "127.0.0.2", "localhost", "[::1]", "[::ffff:127.0.0.1]",
+             "[64:ff9b::7f00:1]")
+HLS_CASES = ("plain-segments-blocked", "plain-segments-redirected", "aes-key-blocked", "aes-segments-blocked",
+             "ffmpeg-segments-blocked", "ffmpeg-segments-redirected", "live-segments-blocked")
+
+
+@pytest.fixture(scope="module")
+def scenarios(media_folder) -> dict:
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.fail("these tests need unshare (util-linux) and ip (iproute2)")
+    result = subprocess.run(["unshare", "-n", str(PYTHON), "-m", "tests.egress_scenarios"], cwd=APP_DIR,
+                            capture_output=True, text=True, timeout=900)
+    sys.stderr.write(result.stderr[-20000:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_default_settings_download_from_a_global_address(scenarios):
+    for name in ("global address: direct file", "global address: AES-128 HLS"):
+        assert scenarios[name]["downloadStatus"] == "COMPLETED", scenarios[name]
+        assert scenarios[name]["trap"] == 0
+
+
+@pytest.mark.parametrize("host", ATTACKS)
+def test_default_settings_refuse_local_and_internal_hosts_at_the_api(scenarios, host):
+    result = scenarios[f"direct {host}"]
+    assert result["status"] == 418 and result["body"]["errorCode"] == "invalidVideoURL", result
+    assert result["body"]["errorMessage"].startswith(BLOCKED_ADDRESS), result
+    assert result["trap"] == 0
+
+
+@pytest.mark.parametrize("host", REDIRECTS)
+def test_redirects_to_local_hosts_fail_as_blocked_and_reach_nothing(scenarios, host):
+    result = scenarios[f"redirect to {host}"]
+    assert result["downloadStatus"] == "FAILED", result
+    assert result["errorMessage"].startswith(BLOCKED_ADDRESS), result
+    assert result["trap"] == 0, result
+
+
+@pytest.mark.parametrize("case", HLS_CASES)
+def test_hls_keys_and_segments_on_blocked_addresses_are_never_fetched(scenarios, case):
+    """Native HLS (plain, AES-128 key or segments blocked, redirected segments) and the playlists yt-dlp
+    hands to ffmpeg (SAMPLE-AES, live): FAILED as blocked, and not one connection reaches the trap."""
+    result = scenarios[f"HLS {case}"]
+    assert result["downloadStatus"] == "FAILED", result
+    assert result["errorMessage"].startswith(BLOCKED_ADDRESS), result
+    assert result["trap"] == 0, result
+
+
+@pytest.fixture
+def loopback_pair(media_folder, tmp_path):
+    """The media over HTTP and HTTPS on 127.0.0.1 (allowed) and 127.0.0.2 (blocked)."""
+    tls = self_signed_tls(tmp_path)
+    servers = {(host, scheme): MediaServer(media_folder, host, tls=tls if scheme == "https" else None)
+               for host in ("127.0.0.1", "127.0.0.2") for scheme in ("http", "https")}
+    yield servers
+    for server in servers.values():
+        server.close()
+
+
+def run_ffmpeg_as_a_download(url: str, tmp_path, guard: EgressGuard) -> subprocess.CompletedProcess:
+    proxy = GuardedProxy(guard)
+    output = tmp_path / "out.mp4"
+    command = checked_command(["ffmpeg", "-y", "-loglevel", "error", "-i", url, "-c", "copy", f"file:{output}"],
+                              guard, tmp_path)
+    return subprocess.run(command, env=proxied_environment(None, proxy.url), capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_ffmpeg_goes_through_the_guarded_proxy(loopback_pair, tmp_path, scheme):
+    guard = EgressGuard([ipaddress.ip_network("127.0.0.2/32")])
+    blocked = loopback_pair[("127.0.0.2", scheme)]
+    result = run_ffmpeg_as_a_download(f"{blocked.url}/hls/index.m3u8", tmp_path, guard)
+    assert result.returncode != 0 and "403" in result.stderr, result.stderr
+    assert blocked.connections == 0
+    assert guard.refusals and guard.refusals[0].startswith(BLOCKED_ADDRESS)
+
+    allowed = loopback_pair[("127.0.0.1", scheme)]
+    guard.refusals.clear()
+    result = run_ffmpeg_as_a_download(f"{allowed.url}/hls/index.m3u8", tmp_path, guard)
+    assert result.returncode == 0, result.stderr
+    assert "video" in ffprobe_streams(tmp_path / "out.mp4") and allowed.connections > 0
+    assert guard.refusals == []
+
+
+@pytest.mark.parametrize("url", ["rtmp://127.0.0.1:1935/live/x", "rtsp://127.0.0.1/x", "tcp://127.0.0.1:80",
+                                 "udp://127.0.0.1:5000", "ftp://127.0.0.1/x.mp4", "file:/etc/passwd",
+                                 "/etc/passwd", "concat:/etc/passwd", "pipe:0"])
+def test_ffmpeg_may_open_only_http_and_its_own_files(url, tmp_path):
+    guard = EgressGuard(["nonglobal"])
+    with pytest.raises(PermissionError):
+        checked_command(["ffmpeg", "-i", url, "-c", "copy", f"file:{tmp_path}/out.mp4"], guard, tmp_path)
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "::ffff:0.0.0.0", "127.0.0.53", "10.1.2.3", "172.16.0.1",
+                                     "192.168.0.1", "100.100.100.200", "169.254.169.254", "fd00:ec2::254",
+                                     "fe80::1", "::1", "224.0.0.1", "ff02::1", "240.0.0.1", "255.255.255.255",
+                                     "64:ff9b::a9fe:a9fe", "64:ff9b:1::808:808", "2002:7f00:1::",
+                                     "2001:0:4136:e378:8000:63bf:80ff:fffe", "::ffff:10.0.0.1", "fec0::1"])
+def test_nonglobal_blocks_every_address_that_is_not_globally_routable(address):
+    assert blocked_reason(address, ["nonglobal"])
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "11.0.0.1", "2606:4700::1111", "::ffff:8.8.8.8",
+                                     "64:ff9b::808:808", "2002:808:808::"])
+def test_nonglobal_allows_global_addresses_and_their_ipv6_forms(address):
+    assert blocked_reason(address, ["nonglobal"]) is None

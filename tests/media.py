@@ -17,7 +17,8 @@ THROTTLE_DELAY = 0.05  # about 320 KB/s per connection
 
 
 def generate_media(folder: Path) -> Path:
-    """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), an HLS stream, and non-media."""
+    """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), HLS streams (plain and AES-128),
+    a DASH stream, and non-media."""
     folder.mkdir(parents=True, exist_ok=True)
     source = ["-f", "lavfi", "-i", "testsrc=duration={d}:size=320x240:rate=25",
               "-f", "lavfi", "-i", "sine=frequency=440:duration={d}"]
@@ -45,6 +46,12 @@ def generate_media(folder: Path) -> Path:
         (encrypted / "key.info").write_text(f"key.bin\n{encrypted / 'key.bin'}\n{'00' * 15}01\n")
         subprocess.run([*hls_arguments, "-hls_key_info_file", str(encrypted / "key.info"),
                         str(encrypted / "index.m3u8")], check=True)
+    dash = folder / "dash"  # DASH: separate video and audio representations, numbered segments
+    dash.mkdir(exist_ok=True)
+    if not (dash / "manifest.mpd").exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c", "copy", "-f",
+                        "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", "0",
+                        str(dash / "manifest.mpd")], check=True)
     (folder / "notes.txt").write_text("just some text, not a video\n" * 20)
     (folder / "page.html").write_text("<!doctype html><html><head><title>No video here</title></head>"
                                       "<body><p>Nothing to see.</p></body></html>")

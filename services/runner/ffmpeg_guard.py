@@ -87,8 +87,8 @@ def guard_subprocesses(guard: EgressGuard, proxy_url: str, folder: Path) -> None
     started: weakref.WeakSet = weakref.WeakSet()
 
     def guarded_init(self, args, *remaining, env=None, **kwargs):
-        if kwargs.get("shell"):
-            raise PermissionError(errno.EACCES, "downloads may not run shell commands on this service")
+        if kwargs.get("shell") or kwargs.get("executable"):
+            raise PermissionError(errno.EACCES, "downloads may run only ffmpeg and ffprobe on this service")
         original(self, checked_command(args, guard, folder), *remaining,
                  env=proxied_environment(env, proxy_url), **kwargs)
         started.add(self)

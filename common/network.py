@@ -137,8 +137,11 @@ class EgressGuard:
         return message
 
     def resolve(self, host, port, *args, **kwargs) -> list:
-        """getaddrinfo without the blocked addresses; socket.gaierror naming them when none is left."""
+        """getaddrinfo without the blocked addresses; socket.gaierror naming them when none is left.
+        A lookup without a host (for bind) is left alone: connecting is checked on its own."""
         results = self._getaddrinfo(host, port, *args, **kwargs)
+        if host is None:
+            return results
         allowed, reasons = [], []
         for info in results:
             reason = (blocked_reason(str(info[4][0]), self.blocked)
@@ -146,7 +149,8 @@ class EgressGuard:
             (reasons if reason else allowed).append(reason or info)
         if not allowed and reasons:
             label = host.decode(errors="replace") if isinstance(host, bytes) else host
-            raise socket.gaierror(socket.EAI_NONAME, self.refuse(f"{label} resolves to a blocked address ({reasons[0]})"))
+            message = self.refuse(f"{label} resolves to a blocked address ({reasons[0]})")
+            raise socket.gaierror(socket.EAI_NONAME, message)
         return allowed
 
     def check_destination(self, sock: socket.socket, address):

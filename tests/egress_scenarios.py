@@ -1,9 +1,10 @@
 """Address-guard scenarios against a stack with DEFAULT settings, run inside a network namespace.
 
-Run by tests/test_egress.py as `unshare -n python -m tests.egress_scenarios`: the namespace has only its
-own loopback, on which this script also puts 11.0.0.1 (a globally routable address that exists only in the
-namespace, so the default settings allow it). The "site" is served there; a TrapServer serves the same
-media on every other local address (0.0.0.0 and :: on one port). Each scenario asks the stack for a
+Run by tests/test_egress.py as `unshare -n -m python -m tests.egress_scenarios`: the namespace has only its
+own loopback, on which this script puts 11.0.0.1 (a globally routable address that exists only in the
+namespace, so the default settings allow it), and its own /etc/hosts naming IPv6 forms of local addresses.
+The "site" is served there; a TrapServer serves the same media on every other local address (0.0.0.0 and
+:: on one port). Each scenario asks the stack for a
 download and records what the user sees and how many connections reached the trap. Prints one JSON object
 {scenario: result} on stdout.
 """
@@ -33,12 +34,24 @@ def attack_hosts(port: int) -> dict[str, str]:
         "2130706433": f"http://2130706433:{port}", "[64:ff9b::7f00:1]": f"http://[64:ff9b::7f00:1]:{port}",
         "100.100.100.200": f"http://100.100.100.200:{port}", "[fd00:ec2::254]": f"http://[fd00:ec2::254]:{port}",
         "10.0.0.1": f"http://10.0.0.1:{port}", "192.168.1.1": f"http://192.168.1.1:{port}",
+        **{name: f"http://{name}:{port}" for name in NAMES},
     }
 
 
-def make_namespace_addresses() -> None:
+NAMES = {  # host names for the IPv6 forms: yt-dlp cannot follow a redirect to a bracketed IPv6 literal
+    "v6-loopback.test": "::1", "v6-unspecified.test": "::", "v6-mapped-zero.test": "::ffff:0.0.0.0",
+    "v6-mapped-loopback.test": "::ffff:127.0.0.1", "nat64-loopback.test": "64:ff9b::7f00:1",
+}
+
+
+def make_namespace_addresses(folder: Path) -> None:
+    """The site's address on the namespace's loopback, and NAMES in an /etc/hosts seen only in this
+    (mount) namespace."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "addr", "add", f"{SITE_ADDRESS}/32", "dev", "lo"], check=True)
+    hosts = folder / "hosts"
+    hosts.write_text(Path("/etc/hosts").read_text() + "".join(f"{ip} {name}\n" for name, ip in NAMES.items()))
+    subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"], check=True)
 
 
 def write_playlist(site: Path, name: str, source: Path, segment_base: str, key_url: str | None = None,
@@ -61,9 +74,9 @@ def write_playlist(site: Path, name: str, source: Path, segment_base: str, key_u
 
 
 def main() -> None:
-    make_namespace_addresses()
     media = generate_media(MEDIA_CACHE)
     site = Path(tempfile.mkdtemp(prefix="prt-egress-site-"))
+    make_namespace_addresses(site)
     for item in media.iterdir():
         (site / item.name).symlink_to(item)
     server = MediaServer(site, SITE_ADDRESS)
@@ -113,7 +126,7 @@ def main() -> None:
             for name, base in attacks.items():
                 record(f"direct {name}", stack, f"{base}/clip.mp4")
             for name in ("0.0.0.0", "0", "[::]", "[::ffff:0.0.0.0]", "127.0.0.2", "localhost", "[::1]",
-                         "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]"):
+                         "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]", *NAMES):
                 record(f"redirect to {name}", stack, f"{server.url}/redirect?to={attacks[name]}/clip.mp4")
             for playlist in ("plain-segments-blocked", "plain-segments-redirected", "aes-key-blocked",
                              "aes-segments-blocked", "ffmpeg-segments-blocked", "ffmpeg-segments-redirected",

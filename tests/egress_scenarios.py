@@ -98,6 +98,8 @@ def main() -> None:
     write_playlist(site, "ffmpeg-segments-redirected.m3u8", encrypted,
                    f"{server.url}/redirect?to={attacks['[::1]']}/hls-aes",
                    key_url=f"{server.url}/redirect?to={attacks['[::1]']}/hls-aes/key.bin", method="SAMPLE-AES")
+    write_playlist(site, "ffmpeg-allowed.m3u8", encrypted, f"{server.url}/hls",  # clear segments: -c copy works
+                   key_url=f"{server.url}/hls-aes/key.bin", method="SAMPLE-AES")
     write_playlist(site, "live-segments-blocked.m3u8", plain, f"{attacks['[::ffff:127.0.0.1]']}/hls", live=True)
     for name, base in (("dash-allowed", f"{server.url}/dash/"), ("dash-segments-blocked", f"{attacks['0']}/dash/")):
         manifest = (media / "dash" / "manifest.mpd").read_text()
@@ -123,6 +125,7 @@ def main() -> None:
             record("global address: direct file", stack, f"{server.url}/clip.mp4")
             record("global address: AES-128 HLS", stack, f"{server.url}/aes-allowed.m3u8")
             record("global address: DASH", stack, f"{server.url}/dash-allowed.mpd")
+            record("global address: HLS through ffmpeg", stack, f"{server.url}/ffmpeg-allowed.m3u8")
             for name, base in attacks.items():
                 record(f"direct {name}", stack, f"{base}/clip.mp4")
             for name in ("0.0.0.0", "0", "[::]", "[::ffff:0.0.0.0]", "127.0.0.2", "localhost", "[::1]",

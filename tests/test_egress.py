@@ -45,7 +45,9 @@ def scenarios(media_folder) -> dict:
 
 
 def test_default_settings_download_from_a_global_address(scenarios):
-    for name in ("global address: direct file", "global address: AES-128 HLS", "global address: DASH"):
+    """Also the ffmpeg path: a SAMPLE-AES playlist (which yt-dlp hands to ffmpeg) through the proxy."""
+    for name in ("global address: direct file", "global address: AES-128 HLS", "global address: DASH",
+                 "global address: HLS through ffmpeg"):
         assert scenarios[name]["downloadStatus"] == "COMPLETED", scenarios[name]
         assert scenarios[name]["trap"] == 0
 

@@ -7,7 +7,7 @@ checks). In a yt-dlp process of the service that class is wrapped so that
   http(s) URL; any other protocol (rtmp, rtsp, tcp, udp, ftp, pipe...) is refused, because ffmpeg would
   connect by itself where no guard sees it;
 - each input gets `-protocol_whitelist`: local inputs `file,crypto,data` (a downloaded playlist cannot make
-  ffmpeg fetch anything), network inputs `http,https,tls,tcp,crypto,httpproxy` (no file: or other protocol
+  ffmpeg fetch anything), network inputs `http,https,tls,tcp,crypto,httpproxy,data` (no file: or other protocol
   from a remote playlist), and `-format_whitelist` of plain media demuxers, so no demuxer that opens other
   URLs by itself (concat, imf...) is probed;
 - the environment has `http_proxy`/`https_proxy` set to the process's GuardedProxy and no `no_proxy`, so
@@ -24,7 +24,7 @@ from pathlib import Path
 from common.network import EgressGuard
 
 PROGRAMS = {"ffmpeg", "ffprobe"}
-NETWORK_PROTOCOLS = "http,https,tls,tcp,crypto,httpproxy"
+NETWORK_PROTOCOLS = "http,https,tls,tcp,crypto,httpproxy,data"
 LOCAL_PROTOCOLS = "file,crypto,data"
 NETWORK_FORMATS = "hls,dash,mpegts,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,flv,aac,mp3,ac3,eac3,flac,ogg,wav,webvtt"
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")

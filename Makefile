@@ -13,7 +13,7 @@ export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
 export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
 
 RUN_DEBS := ffmpeg nginx openssl
-TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core docker-compose
+TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core docker-compose iproute2
 
 .PHONY: run test bench ctl system-deps-run system-deps-test system-deps-bench web clean
 

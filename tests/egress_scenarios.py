@@ -138,6 +138,7 @@ def main() -> None:
             record("DASH dash-segments-blocked", stack, f"{server.url}/dash-segments-blocked.mpd")
             results["stack log"] = {"blocked lines": [line for line in stack.logs().splitlines()
                                                       if "blocked address" in line][-5:]}
+        shutil.rmtree(stack.folder, ignore_errors=True)
     finally:
         server.close()
         trap.close()

@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from common.network import BLOCKED_ADDRESS, EgressGuard, blocked_reason
-from services.runner.egress_proxy import GuardedProxy
-from services.runner.ffmpeg_guard import checked_command, proxied_environment
+from services.runner.egress_proxy import GuardedProxy, isolated_listener
+from services.runner.ffmpeg_guard import checked_command, in_namespace, proxied_environment
 from tests.media import MediaServer, ffprobe_streams, self_signed_tls
 from tests.stack import APP_DIR, PYTHON
 
@@ -97,13 +97,19 @@ def loopback_pair(media_folder, tmp_path):
         server.close()
 
 
-def run_ffmpeg_as_a_download(url: str, tmp_path, guard: EgressGuard) -> subprocess.CompletedProcess:
-    proxy = GuardedProxy(guard)
+def run_ffmpeg_as_a_download(url: str, tmp_path, guard: EgressGuard, input_options=(),
+                             isolated: bool = True) -> subprocess.CompletedProcess:
+    """ffmpeg started the way a yt-dlp process of the service starts it (isolated=False: without the
+    network namespace, as where the process may not create one)."""
+    listener, namespace = isolated_listener() if isolated else (None, None)
+    assert listener or not isolated, "the tests run as root: a network namespace can be made"
+    proxy = GuardedProxy(guard, listener)
     output = tmp_path / "out.mp4"
-    command = checked_command(["ffmpeg", "-y", "-loglevel", "error", "-i", url, "-c", "copy", f"file:{output}"],
-                              guard, tmp_path)
+    options: dict = {}
+    command = in_namespace(checked_command(["ffmpeg", "-y", "-loglevel", "error", *input_options, "-i", url,
+                                            "-c", "copy", f"file:{output}"], guard, tmp_path), options, namespace)
     return subprocess.run(command, env=proxied_environment(None, proxy.url), capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, **options)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -121,6 +127,20 @@ def test_ffmpeg_goes_through_the_guarded_proxy(loopback_pair, tmp_path, scheme):
     assert result.returncode == 0, result.stderr
     assert "video" in ffprobe_streams(tmp_path / "out.mp4") and allowed.connections > 0
     assert guard.refusals == []
+
+
+def test_ffmpeg_told_to_bypass_the_proxy_still_reaches_nothing(loopback_pair, tmp_path):
+    """`-http_proxy ''` makes ffmpeg connect directly: without the network namespace it reaches the blocked
+    server (the hole the namespace closes); started as a download starts it, it reaches nothing."""
+    guard = EgressGuard([ipaddress.ip_network("127.0.0.2/32")])
+    blocked = loopback_pair[("127.0.0.2", "http")]
+    url = f"{blocked.url}/clip.mp4"
+    run_ffmpeg_as_a_download(url, tmp_path, guard, ["-http_proxy", ""], isolated=False)
+    assert blocked.connections > 0
+    before = blocked.connections
+    result = run_ffmpeg_as_a_download(url, tmp_path, guard, ["-http_proxy", ""])
+    assert result.returncode != 0
+    assert blocked.connections == before
 
 
 @pytest.mark.parametrize("url", ["rtmp://127.0.0.1:1935/live/x", "rtsp://127.0.0.1/x", "tcp://127.0.0.1:80",

@@ -7,10 +7,18 @@ the host itself with the process's EgressGuard, connects only to an address the 
 address: no second DNS answer), and answers 403 with the guard's reason otherwise. Plain HTTP is one request
 per connection (`Connection: close` both ways), so a kept-alive connection cannot be pointed at another host;
 HTTPS is a CONNECT tunnel to the checked address (ffmpeg's tls protocol tunnels through `http_proxy`).
+
+Where the process may create a network namespace (root, as on the development machines and in CI), the
+proxy listens inside a new one that has only its loopback (`isolated_listener`), and ffmpeg is started in it
+(services.runner.ffmpeg_guard): the proxy is then ffmpeg's only way out, not only the one it is told about.
 """
 from __future__ import annotations
 
+import ctypes
+import fcntl
+import os
 import socket
+import struct
 import threading
 from urllib.parse import urlsplit
 
@@ -22,11 +30,44 @@ _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-author
                b"upgrade"}
 
 
+CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def isolated_listener() -> tuple[socket.socket, int] | None:
+    """A listening socket on 127.0.0.1 inside a new network namespace that has nothing but its loopback, and
+    a file descriptor of that namespace; None when this process may not create one.
+
+    A helper thread moves itself into the new namespace (namespaces are per thread), makes the socket there
+    and ends; the rest of the process, and so the proxy's upstream connections, stay where they were."""
+    made: list = []
+
+    def make() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNET) != 0:
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
+            request = struct.pack("16sH14s", b"lo", 0, b"")
+            flags = struct.unpack("16sH14s", fcntl.ioctl(control, _SIOCGIFFLAGS, request))[1]
+            fcntl.ioctl(control, _SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | _IFF_UP, b""))
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        made.extend([listener, os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)])
+
+    thread = threading.Thread(target=make, name="egress-namespace")
+    thread.start()
+    thread.join()
+    return (made[0], made[1]) if made else None
+
+
 class GuardedProxy:
-    def __init__(self, guard: EgressGuard):
+    def __init__(self, guard: EgressGuard, listener: socket.socket | None = None):
+        """listener: a socket bound on 127.0.0.1 (isolated_listener's); None: a new one here."""
         self.guard = guard
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
+        if listener is None:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+        self.listener = listener
         self.listener.listen(64)
         self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
         threading.Thread(target=self._accept, name="egress-proxy", daemon=True).start()

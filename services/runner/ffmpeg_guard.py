@@ -11,13 +11,16 @@ checks). In a yt-dlp process of the service that class is wrapped so that
   from a remote playlist), and `-format_whitelist` of plain media demuxers, so no demuxer that opens other
   URLs by itself (concat, imf...) is probed;
 - the environment has `http_proxy`/`https_proxy` set to the process's GuardedProxy and no `no_proxy`, so
-  every http and tls connection of ffmpeg goes through the proxy's address check.
+  every http and tls connection of ffmpeg goes through the proxy's address check;
+- given the proxy's network namespace (egress_proxy.isolated_listener), they run in it through `nsenter`:
+  there, nothing but the proxy can be reached, whatever ffmpeg tries.
 """
 from __future__ import annotations
 
 import errno
 import os
 import re
+import shutil
 import weakref
 from pathlib import Path
 
@@ -28,6 +31,7 @@ NETWORK_PROTOCOLS = "http,https,tls,tcp,crypto,httpproxy,data"
 LOCAL_PROTOCOLS = "file,crypto,data"
 NETWORK_FORMATS = "hls,dash,mpegts,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,flv,aac,mp3,ac3,eac3,flac,ogg,wav,webvtt"
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 _PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY")
 _BYPASS_VARIABLES = ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY")
 
@@ -79,7 +83,16 @@ def proxied_environment(env: dict | None, proxy_url: str) -> dict:
     return env
 
 
-def guard_subprocesses(guard: EgressGuard, proxy_url: str, folder: Path) -> None:
+def in_namespace(command: list[str], kwargs: dict, namespace_fd: int | None) -> list[str]:
+    """command run in the network namespace namespace_fd (kwargs get the descriptor passed); unchanged
+    without one. nsenter execs the command: the process stays the one yt-dlp started."""
+    if namespace_fd is None:
+        return command
+    kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), namespace_fd)
+    return [NSENTER, f"--net=/proc/self/fd/{namespace_fd}", "--", *command]
+
+
+def guard_subprocesses(guard: EgressGuard, proxy_url: str, folder: Path, namespace_fd: int | None = None) -> None:
     """Wraps yt-dlp's Popen in this process (see the module's docstring)."""
     from yt_dlp.utils import _utils
 
@@ -89,8 +102,8 @@ def guard_subprocesses(guard: EgressGuard, proxy_url: str, folder: Path) -> None
     def guarded_init(self, args, *remaining, env=None, **kwargs):
         if kwargs.get("shell") or kwargs.get("executable"):
             raise PermissionError(errno.EACCES, "downloads may run only ffmpeg and ffprobe on this service")
-        original(self, checked_command(args, guard, folder), *remaining,
-                 env=proxied_environment(env, proxy_url), **kwargs)
+        command = in_namespace(checked_command(args, guard, folder), kwargs, namespace_fd)
+        original(self, command, *remaining, env=proxied_environment(env, proxy_url), **kwargs)
         started.add(self)
 
     def stop_started() -> None:

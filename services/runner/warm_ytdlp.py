@@ -98,7 +98,7 @@ def serve_one_job(blocked) -> None:
     from common.config import load_settings
     from common.network import guard_connections
     from common.ytdlp import DONE_MARKER, PROBE_MARKER
-    from services.runner.egress_proxy import GuardedProxy
+    from services.runner.egress_proxy import GuardedProxy, isolated_listener
     from services.runner.ffmpeg_guard import guard_subprocesses
     from services.runner.media import probe_media
 
@@ -106,7 +106,8 @@ def serve_one_job(blocked) -> None:
     if not line.strip():
         os._exit(0)
     guard = guard_connections(blocked)
-    guard_subprocesses(guard, GuardedProxy(guard).url, load_settings().VIDEODATAPATH)
+    listener, namespace = isolated_listener() or (None, None)
+    guard_subprocesses(guard, GuardedProxy(guard, listener).url, load_settings().VIDEODATAPATH, namespace)
     code = run_ytdlp(json.loads(line))
     if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
         print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)

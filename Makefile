@@ -14,7 +14,7 @@ export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOAD
 
 RUN_DEBS := ffmpeg nginx openssl
 COMPOSE_DEBS := docker.io docker-compose debootstrap
-TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core curl $(COMPOSE_DEBS)
+TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core curl iproute2 $(COMPOSE_DEBS)
 
 .PHONY: run test bench compose-up compose-down ctl system-deps-run system-deps-test system-deps-bench web clean
 

@@ -8,19 +8,30 @@ import ipaddress
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from common.network import NONGLOBAL
+
 ENV_PREFIX = "PRT_VIDEODOWNLOADER_"
 
 IPNetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
+BlockedNetworkList = Annotated[list[Literal["nonglobal"] | ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 
 
 def _parse_networks(value: object) -> object:
     if isinstance(value, str):
         return [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_blocked_networks(value: object) -> object:
+    """CIDRs and the word `nonglobal` (every address that is not globally routable, common.network)."""
+    if isinstance(value, str):
+        return [NONGLOBAL if part.strip().lower() == NONGLOBAL else ipaddress.ip_network(part.strip(), strict=False)
+                for part in value.split(",") if part.strip()]
     return value
 
 
@@ -54,9 +65,12 @@ class Settings(BaseSettings):
         300, gt=0, description="A yt-dlp process that prints nothing for this long is killed and FAILED.")
     WARMPROCESSES: int = Field(
         2, ge=0, le=16, description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start.")
-    BLOCKEDURLNETWORKS: IPNetworkList = Field(
-        default_factory=lambda: _parse_networks("127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10"),
-        description="Video URLs whose host resolves into these networks are refused (comma-separated CIDRs).")
+    BLOCKEDURLNETWORKS: BlockedNetworkList = Field(
+        default_factory=lambda: [NONGLOBAL],
+        description="Addresses no download may connect to (the video URL, redirects, every connection of yt-dlp "
+                    "and ffmpeg): comma-separated CIDRs and `nonglobal` (every address that is not globally "
+                    "routable, see Security). A full replacement: `nonglobal,203.0.113.0/24` adds a range, "
+                    "`169.254.0.0/16` alone allows everything else.")
     ALLOWEDCLIENTNETWORKS: IPNetworkList = Field(
         default_factory=lambda: _parse_networks(
             "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7"),
@@ -87,7 +101,8 @@ class Settings(BaseSettings):
         3.0, gt=0, le=60, description="How long the API waits for the DB writer before answering serviceUnavailable.")
 
     _parse_network_lists = field_validator(
-        "BLOCKEDURLNETWORKS", "ALLOWEDCLIENTNETWORKS", "TRUSTEDPROXYNETWORKS", mode="before")(_parse_networks)
+        "ALLOWEDCLIENTNETWORKS", "TRUSTEDPROXYNETWORKS", mode="before")(_parse_networks)
+    _parse_blocked_network_list = field_validator("BLOCKEDURLNETWORKS", mode="before")(_parse_blocked_networks)
 
     @field_validator("HTTPSBASEURL")
     @classmethod

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -17,7 +19,7 @@ CRAWL_DELAY = 0.5  # about 32 KB/s: long.mp4 takes most of a minute
 
 def generate_media(folder: Path) -> Path:
     """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), longer.mp4 (about 3 MB, 10 s when
-    throttled: the chaos run), an HLS stream, and non-media."""
+    throttled: the chaos run), HLS streams (plain and AES-128), a DASH stream, and non-media."""
     folder.mkdir(parents=True, exist_ok=True)
     source = ["-f", "lavfi", "-i", "testsrc=duration={d}:size=320x240:rate=25",
               "-f", "lavfi", "-i", "sine=frequency=440:duration={d}"]
@@ -36,10 +38,23 @@ def generate_media(folder: Path) -> Path:
     encode("longer.mp4", 20, constant_bitrate)
     hls = folder / "hls"
     hls.mkdir(exist_ok=True)
+    hls_arguments = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c:v", "libx264",
+                     "-g", "25", "-c:a", "aac", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"]
     if not (hls / "index.m3u8").exists():
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c:v", "libx264",
-                        "-g", "25", "-c:a", "aac", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-                        str(hls / "index.m3u8")], check=True)
+        subprocess.run([*hls_arguments, str(hls / "index.m3u8")], check=True)
+    encrypted = folder / "hls-aes"  # AES-128 HLS: segments encrypted with key.bin, named by URI="key.bin"
+    encrypted.mkdir(exist_ok=True)
+    if not (encrypted / "index.m3u8").exists():
+        (encrypted / "key.bin").write_bytes(bytes(range(16)))
+        (encrypted / "key.info").write_text(f"key.bin\n{encrypted / 'key.bin'}\n{'00' * 15}01\n")
+        subprocess.run([*hls_arguments, "-hls_key_info_file", str(encrypted / "key.info"),
+                        str(encrypted / "index.m3u8")], check=True)
+    dash = folder / "dash"  # DASH: separate video and audio representations, numbered segments
+    dash.mkdir(exist_ok=True)
+    if not (dash / "manifest.mpd").exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c", "copy", "-f",
+                        "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", "0",
+                        str(dash / "manifest.mpd")], check=True)
     (folder / "notes.txt").write_text("just some text, not a video\n" * 20)
     (folder / "page.html").write_text("<!doctype html><html><head><title>No video here</title></head>"
                                       "<body><p>Nothing to see.</p></body></html>")
@@ -107,11 +122,19 @@ class MediaHandler(SimpleHTTPRequestHandler):
 
 
 class MediaServer(ThreadingHTTPServer):
+    """The media folder over HTTP (or HTTPS with `tls`) on host:port; IPv6 hosts listen on IPv6 only."""
+
     daemon_threads = True
 
-    def __init__(self, folder: Path, host: str = "127.0.0.1"):
+    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None):
         handler = lambda *args, **kwargs: MediaHandler(*args, directory=str(folder), **kwargs)  # noqa: E731
-        super().__init__((host, 0), handler)
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.connections = 0  # TCP connections accepted, whatever was (or was not) sent on them
+        super().__init__((host, port), handler)
+        self.scheme = "http"
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+            self.scheme = "https"
         self.lock = threading.Lock()
         self.requests: list[str] = []
         self.active: set[str] = set()
@@ -121,10 +144,20 @@ class MediaServer(ThreadingHTTPServer):
         self.stalled = threading.Event()
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+    def verify_request(self, request, client_address) -> bool:
+        with self.lock:
+            self.connections += 1
+        return True
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://[{host}]:{port}" if ":" in host else f"{self.scheme}://{host}:{port}"
 
     def handle_error(self, request, client_address) -> None:
         """yt-dlp reads the start of a file to identify it, then hangs up: not an error worth printing."""
@@ -154,6 +187,40 @@ class MediaServer(ThreadingHTTPServer):
         self.stalled.set()
         self.shutdown()
         self.server_close()
+
+
+class TrapServer:
+    """The media folder served on every local address at once (0.0.0.0 and :: on one port: loopback, its
+    aliases, and any address of the host or namespace). A download that reaches it was not stopped."""
+
+    def __init__(self, folder: Path):
+        self.v4 = MediaServer(folder, "0.0.0.0")
+        self.port = self.v4.server_address[1]
+        self.v6 = MediaServer(folder, "::", self.port)
+
+    @property
+    def connections(self) -> int:
+        return self.v4.connections + self.v6.connections
+
+    @property
+    def requests(self) -> list[str]:
+        return self.v4.requests + self.v6.requests
+
+    def close(self) -> None:
+        self.v4.close()
+        self.v6.close()
+
+
+def self_signed_tls(folder: Path) -> ssl.SSLContext:
+    """A server TLS context with a throw-away certificate for 127.0.0.1 (made with openssl)."""
+    certificate, key = folder / "tls.crt", folder / "tls.key"
+    if not certificate.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        "/CN=127.0.0.1", "-keyout", str(key), "-out", str(certificate)], check=True,
+                       capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    return context
 
 
 def ffprobe_streams(path: Path) -> list[str]:

@@ -43,7 +43,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 class Stack:
     def __init__(self, folder: Path | None = None, ports: tuple[int, int] | None = None, **settings: str):
         """A new stack in a new folder, or (folder=) the stack that ran there before, restarted; ports: the
-        (API, HTTPS) ports of that stack, else new free ones."""
+        (API, HTTPS) ports of that stack, else new free ones. A setting given as None is left unset (its
+        default applies)."""
         self.folder = folder or Path(tempfile.mkdtemp(prefix="prt-stack-", dir="/tmp"))
         self.folder.chmod(0o755)  # nginx workers (nobody) read the video folder inside it
         self.api_port, self.https_port = ports or (free_port(), free_port())
@@ -62,6 +63,7 @@ class Stack:
             "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": "169.254.0.0/16,fe80::/10",
             **settings,
         }
+        self.env = {name: value for name, value in self.env.items() if value is not None}  # None: the default
         self.log_path = self.folder / "stack.log"
         self.process: subprocess.Popen | None = None
 

@@ -3,8 +3,11 @@
 It imports yt-dlp, compiles its extractor patterns and builds one YoutubeDL from the service's own command
 line (which also detects the ffmpeg version), then waits on stdin for one JSON argument list and runs
 yt-dlp's own command-line entry point with it: same parser, same output, same exit code as `yt-dlp`.
-After yt-dlp's main returns it prints DONE_MARKER with the exit code; the runner answers with the path of
-the file yt-dlp reported (or nothing), which this process checks with PyAV and reports after PROBE_MARKER.
+Every connection of the job goes through the address guard (common.network) in process, and ffmpeg's
+through a GuardedProxy thread (services.runner.egress_proxy, ffmpeg_guard); a refused address fails the job
+with an `ERROR: blocked address: ...` line. After yt-dlp's main returns it prints DONE_MARKER with the exit
+code; the runner answers with the path of the file yt-dlp reported (or nothing), which this process checks
+with PyAV and reports after PROBE_MARKER.
 It kills its whole process group (itself, ffmpeg children) when the runner that started it dies.
 """
 from __future__ import annotations
@@ -47,6 +50,7 @@ def _warm_up() -> None:
     from yt_dlp.utils import unified_timestamp
 
     from common.ytdlp import build_command_line
+    from services.runner import egress_proxy, ffmpeg_guard  # noqa: F401
 
     for extractor in gen_extractor_classes():
         extractor.suitable(WARM_URL)
@@ -94,15 +98,23 @@ def run_ytdlp(arguments: list[str]) -> int:
 def serve_one_job(blocked) -> None:
     """Reads one argument list from stdin, runs yt-dlp with it, reports DONE, checks the file the runner
     names, and exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
+    from common.config import load_settings
     from common.network import guard_connections
     from common.ytdlp import DONE_MARKER, PROBE_MARKER
+    from services.runner.egress_proxy import GuardedProxy, isolated_listener
+    from services.runner.ffmpeg_guard import guard_subprocesses
     from services.runner.media import probe_media
 
     line = sys.stdin.readline()
     if not line.strip():
         os._exit(0)
-    guard_connections(blocked)
+    guard = guard_connections(blocked)
+    listener, namespace = isolated_listener() or (None, None)
+    guard_subprocesses(guard, GuardedProxy(guard, listener).url, load_settings().VIDEODATAPATH, namespace)
     code = run_ytdlp(json.loads(line))
+    if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
+        print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
+        code = code or 1
     sys.stderr.flush()
     print(f"{DONE_MARKER}{code}", flush=True)
     reported = sys.stdin.readline().strip()

@@ -175,3 +175,19 @@ def kill_group(process) -> None:
             return
         except ProcessLookupError:
             continue
+
+
+STOP_GRACE_SECONDS = 3.0
+
+
+def stop_group(process: ForkedProcess, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Stops a yt-dlp process group gracefully: SIGTERM first, so that ffmpeg can finalise or clean up its
+    output, then SIGKILL for whatever is still there after the grace period."""
+    for signal_group in (os.killpg, os.kill):
+        try:
+            signal_group(process.pid, signal.SIGTERM)
+            break
+        except ProcessLookupError:
+            continue
+    process.wait(timeout=grace)  # kills the group itself when the grace period ends
+    kill_group(process)  # children that outlived their yt-dlp

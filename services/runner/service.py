@@ -22,7 +22,7 @@ from common.config import Settings, load_settings
 from common.logs import setup_logging
 from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line
 from services.runner.media import check_final_file, parse_progress
-from services.runner.processes import ForkedProcess, SparePool, kill_group
+from services.runner.processes import ForkedProcess, SparePool, kill_group, stop_group
 from services.runner.streams import LineStreams
 
 log = logging.getLogger("runner")
@@ -53,7 +53,9 @@ class Job(threading.Thread):
 
     def _run(self) -> None:
         uuid = self.order.uuid
-        reply = self.requester.request_until_answered(bus.StartAttempt(uuid=uuid), stop=self.runner.stopping)
+        token = uuidlib.uuid4().hex  # this run's identity: a StartAttempt or result delivered twice counts once
+        reply = self.requester.request_until_committed(bus.StartAttempt(uuid=uuid, attemptToken=token),
+                                                       stop=self.runner.stopping)
         if reply is None:
             return
         if not reply.ok:
@@ -74,11 +76,19 @@ class Job(threading.Thread):
         if status == "FAILED":
             self.settings.remove_download_files(uuid)
         final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
-                                   fileName=file_name, errorMessage=error)
-        if self.requester.request_until_answered(final, stop=self.runner.stopping) is None:
+                                   fileName=file_name, errorMessage=error, attemptToken=token)
+        reply = self.requester.request_until_committed(final, stop=self.runner.stopping)
+        if reply is None:
             return
-        if status == "COMPLETED":
-            self.runner.publisher.send(bus.DownloadCompleted(uuid=uuid))
+        if reply.ok:
+            if status == "COMPLETED":
+                self.runner.publisher.send(bus.DownloadCompleted(uuid=uuid))
+            return
+        log.info("download=%s result of attempt %d refused: %s", uuid, attempt, reply.error)
+        if reply.errorCode == "downloadNotFound" or reply.status in ("CANCELLED", "FAILED"):
+            # cancelled or deleted while yt-dlp was finishing: no file may stay for a row that does not want it
+            removed = self.settings.remove_download_files(uuid)
+            log.info("download=%s files of the refused result removed: %s", uuid, removed or "none")
 
     def _download(self, attempt: int) -> tuple[str, int | None, str | None, str | None]:
         uuid, settings = self.order.uuid, self.settings
@@ -98,6 +108,10 @@ class Job(threading.Thread):
         if output.stalled:
             return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
                                           f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
+        if output.too_long:
+            return "FAILED", None, None, (f"stopped after {settings.MAXDOWNLOADSECONDS:g} seconds: downloads may run "
+                                          f"at most PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS="
+                                          f"{settings.MAXDOWNLOADSECONDS:g} seconds")
         if returncode != 0:
             return "FAILED", None, None, output.last_error or f"yt-dlp exited with code {returncode}"
         if not output.probed:
@@ -114,9 +128,10 @@ class Job(threading.Thread):
         last_sent = 0.0
         pending = None
         streams = LineStreams(out=process.stdout, err=process.stderr)
-        last_output = time.monotonic()
+        last_output = started = time.monotonic()
         while streams.open:
-            timeout = last_output + self.settings.STALLTIMEOUTSECONDS - time.monotonic()
+            timeout = min(last_output + self.settings.STALLTIMEOUTSECONDS,
+                          started + self.settings.MAXDOWNLOADSECONDS) - time.monotonic()
             for stream, line in streams.lines(timeout=max(0.0, min(timeout, PROGRESS_INTERVAL_SECONDS))):
                 last_output = time.monotonic()
                 if stream == "err":
@@ -143,9 +158,12 @@ class Job(threading.Thread):
                     uuid=uuid, attempt=attempt, progress=pending.percent, sizeInBytes=pending.total_bytes,
                     speedBytesPerSecond=pending.speed, etaSeconds=pending.eta))
                 pending, last_sent = None, now
-            if self.cancelled.is_set() or now - last_output > self.settings.STALLTIMEOUTSECONDS:
-                kill_group(process)
-                output.stalled = not self.cancelled.is_set()
+            output.stalled = now - last_output > self.settings.STALLTIMEOUTSECONDS
+            output.too_long = now - started > self.settings.MAXDOWNLOADSECONDS
+            if self.cancelled.is_set() or output.stalled or output.too_long:
+                stop_group(process)
+                output.stalled = output.stalled and not self.cancelled.is_set()
+                output.too_long = output.too_long and not self.cancelled.is_set()
                 break
         streams.close()
         return output
@@ -159,6 +177,7 @@ class YtdlpOutput:
     probed: bool = False
     probe_problem: str | None = None
     stalled: bool = False
+    too_long: bool = False
 
 
 def _json_or_none(text: str):

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import zmq
+from sqlalchemy.exc import OperationalError
 
 from common import bus, metrics
 from common.config import Settings, load_settings
@@ -200,10 +201,18 @@ class DBWriter:
                 return refused + replies
             except ExpiredInBatch:
                 continue  # rolled back; applied again without the expired commands (or refused, database gone)
-            except Exception as error:  # the batch is rolled back: nobody may be told it succeeded
+            except OperationalError as error:  # locked, disk full, I/O: nothing committed, worth sending again
                 log.error("commit failed, batch of %d commands rolled back: %s", len(requests), error)
                 return refused + [(r.identity, r.reply(ok=False, errorCode="serviceUnavailable",
                                                        error=f"database error, nothing changed: {error}"))
+                                  for r in requests]
+            except Exception as error:  # a command the code cannot apply: it alone is refused, for good
+                if len(requests) > 1:
+                    log.error("batch of %d commands failed (%s): applying them one by one", len(requests), error)
+                    return refused + [reply for r in requests for reply in self.commit([r], {})]
+                log.exception("command %s cannot be applied", requests[0].envelope.body.type if requests else "-")
+                return refused + [(r.identity, r.reply(ok=False, errorCode="internalError",
+                                                       error=f"the DB writer cannot apply this command: {error}"))
                                   for r in requests]
             finally:
                 session.info.clear()

@@ -208,6 +208,7 @@ class ThrottlingProxy:
     def __init__(self, target_port: int, bytes_per_second: int):
         self.target_port, self.rate = target_port, bytes_per_second
         self.uploaded = 0
+        self.answered = 0  # bytes from the server back to the client (S3's answers)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -228,6 +229,8 @@ class ThrottlingProxy:
                 if throttled:
                     self.uploaded += len(data)
                     time.sleep(len(data) / self.rate)
+                else:
+                    self.answered += len(data)
                 target.sendall(data)
         except OSError:
             pass
@@ -279,8 +282,10 @@ def test_slow_upload_keeps_health_ok_and_a_delete_during_it_leaves_no_object(med
                 unhealthy.append(response.text)
             time.sleep(0.5)
         assert not unhealthy, unhealthy[:3]
+        answered = slow_s3.proxy.answered
         assert post(stack, "deleteDownload", uuid).status_code == 200  # during the upload
-        wait_for(lambda: slow_s3.proxy.uploaded >= size, timeout=60, message="the upload to finish")
+        wait_for(lambda: slow_s3.proxy.uploaded >= size and slow_s3.proxy.answered > answered, timeout=60,
+                 message="S3 to answer the upload")
         wait_for(lambda: f"{uuid}.mp4" not in slow_s3.keys(), timeout=30,
                  message="the object uploaded after the delete to be removed")
         wait_for(lambda: not files_of(stack, uuid), timeout=30, message="the files to go")

@@ -198,6 +198,9 @@ class DBWriter:
                         raise ExpiredInBatch()
                 metrics.DBWRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
                 handlers.run_after_commit(session)
+                late = sum(r.expired() for r in requests)
+                if late:  # frozen between the check and the end of the commit: visible, not silent
+                    log.warning("%d commands were committed after their caller's deadline minus the margin", late)
                 return refused + replies
             except ExpiredInBatch:
                 continue  # rolled back; applied again without the expired commands (or refused, database gone)

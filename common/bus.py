@@ -2,6 +2,9 @@
 
 Commands that a caller must rely on go to the DB writer through `Requester` and are answered only after
 commit; everything else is a one-way PUSH. Messages are pydantic models with a version field, sent as JSON.
+Every command carries the moment its caller gives up (`Envelope.deadline`): the DB writer never commits a
+command after it, so "no answer" always means "nothing changed", and a command re-sent after a timeout is
+never applied twice.
 """
 from __future__ import annotations
 
@@ -36,12 +39,16 @@ class CreateDownload(Message):
     videoURL: str
     ytdlpParameters: list[str]
     deadline: float = Field(description="Epoch seconds after which the caller has given up: do not create.")
+    idempotencyKey: str | None = Field(
+        None, description="The client's Idempotency-Key: a second CreateDownload with it answers the first UUID.")
 
 
 class StartAttempt(Message):
     """Asked by the runner before it starts yt-dlp: counts the attempt and marks the row DOWNLOADING."""
     type: Literal["StartAttempt"] = "StartAttempt"
     uuid: str
+    attemptToken: str | None = Field(
+        None, description="Made by the runner for this yt-dlp run: a re-delivered StartAttempt counts once.")
 
 
 class FinishDownload(Message):
@@ -52,6 +59,7 @@ class FinishDownload(Message):
     sizeInBytes: int | None = None
     fileName: str | None = None
     errorMessage: str | None = None
+    attemptToken: str | None = None
 
 
 class RequeueDownload(Message):
@@ -85,12 +93,19 @@ class DeleteDownload(Message):
     """Removes the row first (no new link is handed out), then the caller purges the files."""
     type: Literal["DeleteDownload"] = "DeleteDownload"
     uuid: str
+    onlyIfFinished: bool = Field(False, description="Refuse unless COMPLETED, FAILED or CANCELLED (retention).")
 
 
 class RetryDownload(Message):
     """FAILED or CANCELLED → PENDING, a new attempt on the same UUID."""
     type: Literal["RetryDownload"] = "RetryDownload"
     uuid: str
+
+
+class PurgeDone(Message):
+    """From the publisher once a purge list entry's S3 object and files are removed."""
+    type: Literal["PurgeDone"] = "PurgeDone"
+    purgeId: int
 
 
 class Ping(Message):
@@ -109,6 +124,7 @@ class Reply(Message):
     fileName: str | None = None
     s3Key: str | None = None
     seen: dict[str, float] | None = None
+    uuid: str | None = None
 
 
 # --- one-way events ------------------------------------------------------------------------------------------
@@ -157,7 +173,7 @@ class CancelRequested(Message):
 
 
 class PurgeFiles(Message):
-    """To the publisher: remove a deleted download's files and S3 object."""
+    """To the publisher: work through the purge list now (the list itself is in the database)."""
     type: Literal["PurgeFiles"] = "PurgeFiles"
     uuid: str
     s3Key: str | None = None
@@ -177,13 +193,13 @@ class DownloadCompleted(Message):
 
 AnyMessage = Annotated[
     Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-          CancelDownload, DeleteDownload, RetryDownload, Ping, Reply, ProgressUpdate, DownloadQueued,
+          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, Reply, ProgressUpdate, DownloadQueued,
           StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
           DownloadCompleted],
     Field(discriminator="type"),
 ]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-                CancelDownload, DeleteDownload, RetryDownload, Ping]
+                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping]
 _any_message = TypeAdapter(AnyMessage)
 
 
@@ -192,6 +208,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
     requestId: str
     body: AnyMessage
+    deadline: float | None = Field(None, description="Epoch seconds after which the caller no longer waits.")
 
 
 def encode(message: Message) -> bytes:
@@ -266,7 +283,8 @@ class Pusher:
 
 
 class Heartbeat:
-    """Sends ServiceHeartbeat to the DB writer at most once per interval; call beat() from a main loop."""
+    """Sends ServiceHeartbeat to the DB writer at most once per interval; call beat() from a main loop that
+    never blocks, or keep_beating_while() from a thread of its own when the work can take long."""
 
     def __init__(self, settings: Settings, service: str, interval: float = 1.0):
         self.pusher = Pusher(settings, "dbwriter-events")
@@ -282,9 +300,19 @@ class Heartbeat:
             self.next_at = now + self.interval
         return self.next_at - now
 
+    def keep_beating_while(self, worker: threading.Thread) -> None:
+        """Beats as long as the worker thread lives: a long piece of work (an upload) does not silence the
+        service, and a worker that died does."""
+        while worker.is_alive():
+            worker.join(self.beat())
+
 
 class BusTimeout(Exception):
     pass
+
+
+DEADLINE_SHARE = 0.8  # the DB writer must have committed within this share of the caller's timeout
+RETRYABLE_ERROR_CODES = ("serviceUnavailable", "requestExpired")  # nothing was committed: send again
 
 
 class Requester:
@@ -304,30 +332,42 @@ class Requester:
     def request(self, command: Command, timeout: float) -> Reply:
         socket = self._connect()
         request_id = uuidlib.uuid4().hex
-        socket.send_multipart([b"", Envelope(requestId=request_id, body=command).model_dump_json().encode()])
+        envelope = Envelope(requestId=request_id, body=command, deadline=time.time() + timeout * DEADLINE_SHARE)
+        socket.send_multipart([b"", envelope.model_dump_json().encode()])
         deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
+        while True:
+            # one last look without waiting: a reply that arrived while this thread was not scheduled counts
+            remaining = max(0.0, deadline - time.monotonic())
             if not socket.poll(remaining * 1000, zmq.POLLIN):
                 break
             reply = decode(socket.recv_multipart()[-1])
             if isinstance(reply, Reply) and reply.requestId == request_id:
                 return reply
-        # Drop the socket so the unanswered command is discarded rather than delivered late.
+        # The DB writer drops the command once its deadline passed; dropping the socket discards it sooner.
         self.close()
         raise BusTimeout(f"no answer from {self._address} within {timeout:.1f}s")
 
-    def request_until_answered(self, command: Command, attempt_timeout: float = 2.0,
-                               stop: threading.Event | None = None) -> Reply | None:
-        """Retries a command whose effect must not be lost (final states) until it is answered."""
+    def request_until_committed(self, command: Command, attempt_timeout: float = 2.0,
+                                stop: threading.Event | None = None) -> Reply | None:
+        """Sends a command whose effect must not be lost (final states) until the DB writer gives a definite
+        answer: a committed change (ok) or a refusal of the command itself; never gives up on a timeout or
+        on a commit that failed. None only when `stop` is set."""
         delay = 0.2
         while stop is None or not stop.is_set():
             try:
-                return self.request(command, attempt_timeout)
+                reply = self.request(command, attempt_timeout)
+                if reply.ok or reply.errorCode not in RETRYABLE_ERROR_CODES:
+                    return reply
+                problem = reply.error
             except BusTimeout as error:
-                log.warning("%s for %s: %s; retrying", command.type, getattr(command, "uuid", "-"), error)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                problem = str(error)
+            log.warning("%s for %s not committed (%s); retrying", command.type, getattr(command, "uuid", "-"),
+                        problem)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
         return None
+
+    request_until_answered = request_until_committed  # the earlier name, kept for callers elsewhere
 
     def close(self) -> None:
         if self._socket is not None:

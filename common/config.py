@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="Times a download is started before it is FAILED when its runner keeps dying under it.")
     STALLTIMEOUTSECONDS: float = Field(
         300, gt=0, description="A yt-dlp process that prints nothing for this long is killed and FAILED.")
+    MAXDOWNLOADSECONDS: float = Field(
+        21600, gt=0, description="A download still running after this long (6 h by default) is stopped and FAILED, "
+                                 "even if it keeps making progress (a throttled server).")
+    ORPHANFILEMINAGESECONDS: float = Field(
+        3600, gt=0, description="Files named like a download (<uuid>...) in the data folder or .partial/ that no "
+                                "download owns are removed once they are older than this.")
     WARMPROCESSES: int = Field(
         2, ge=0, le=16, description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start.")
     BLOCKEDURLNETWORKS: BlockedNetworkList = Field(

@@ -1,6 +1,7 @@
 """SQLite engines: one writable engine for the DB writer, read-only engines for everyone else."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -20,8 +21,12 @@ def _on_connect(pragmas: list[str]):
 
 
 def writer_engine(path: Path) -> Engine:
-    """The only writable engine; WAL lets readers proceed while it commits, FULL sync makes acks durable."""
-    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+    """The only writable engine; WAL lets readers proceed while it commits, FULL sync makes acks durable.
+    The file is created here once; later connections open it with mode=rw, so a connection made after the
+    file was deleted fails instead of silently starting an empty database."""
+    if not path.exists():
+        sqlite3.connect(path).close()
+    engine = create_engine(f"sqlite:///file:{path}?mode=rw&uri=true", connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _on_connect([
         "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
         "PRAGMA foreign_keys=ON"]))

@@ -4,7 +4,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, Index, Integer, String, Text,
+                        TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -68,8 +69,24 @@ class Download(Base):
     s3UploadedAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
     s3UploadAttempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     s3UploadError: Mapped[str | None] = mapped_column(Text)
+    attemptToken: Mapped[str | None] = mapped_column(String(64))
+    idempotencyKey: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),
         Index("ix_downloads_status_createdAt", "status", "createdAt"),
+        Index("ux_downloads_idempotencyKey", "idempotencyKey", unique=True),
     )
+
+
+class Purge(Base):
+    """Clean-up still owed for a download, written by the DB writer in the same transaction as the delete
+    (rowDeleted) or as the FAILED/CANCELLED state; the publisher works through it, also after a restart."""
+    __tablename__ = "purges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    fileName: Mapped[str | None] = mapped_column(String(64))
+    s3Key: Mapped[str | None] = mapped_column(String(128))
+    rowDeleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -24,7 +24,7 @@ from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
 from services.api.schemas import (
     DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse, HealthResponse,
-    HelloResponse, InitiateDownloadBody, InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse,
+    HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse,
     PublicURLQuery, PublicURLResponse, URLTypeEnum)
 
 log = logging.getLogger("api")
@@ -164,9 +164,10 @@ def create_app(settings: Settings) -> OpenAPI:
         return {"message": "Hello, world!", "service": "prt-videodownloader"}
 
     @app.post("/api/initiateDownload", operation_id="initiateDownload", tags=[downloads_tag],
-              summary="Queue a download; answers once it is stored as PENDING",
+              summary="Queue a download; answers once it is stored as PENDING (serviceUnavailable: nothing "
+                      "was stored; send an Idempotency-Key to retry safely)",
               responses={200: InitiateDownloadResponse, **ERRORS})
-    def initiate_download(body: InitiateDownloadBody):
+    def initiate_download(body: InitiateDownloadBody, header: InitiateDownloadHeaders):
         try:
             check_video_url(body.videoURL, settings.BLOCKEDURLNETWORKS)
         except ValueError as error:
@@ -175,18 +176,22 @@ def create_app(settings: Settings) -> OpenAPI:
             arguments = check_parameters(split_parameters(body.ytdlpCLIParameters))
         except ParameterError as error:
             raise ApiError(error.code, str(error)) from None
-        download_uuid = str(uuidlib.uuid4())
         reply = backend.request(bus.CreateDownload(
-            uuid=download_uuid, videoURL=body.videoURL, ytdlpParameters=arguments,
-            deadline=time.time() + settings.BUSTIMEOUTSECONDS * 0.8))
+            uuid=str(uuidlib.uuid4()), videoURL=body.videoURL, ytdlpParameters=arguments,
+            deadline=time.time() + settings.BUSTIMEOUTSECONDS * bus.DEADLINE_SHARE,
+            idempotencyKey=header.idempotency_key))
         if not reply.ok:
-            raise ApiError("serviceUnavailable", f"the download could not be stored: {reply.error}")
+            if reply.errorCode == "idempotencyKeyConflict":
+                raise ApiError(reply.errorCode, reply.error)
+            raise ApiError("serviceUnavailable", f"the download could not be stored, nothing was changed: {reply.error}")
+        download_uuid = reply.uuid
         backend.push("scheduler", bus.DownloadQueued(uuid=download_uuid))
         return {"downloadUUID": download_uuid}
 
     def checked(reply: bus.Reply) -> bus.Reply:
         if not reply.ok:
-            raise ApiError(reply.errorCode or "serviceUnavailable", reply.error or "the change was refused")
+            code = reply.errorCode if reply.errorCode not in (None, *bus.RETRYABLE_ERROR_CODES) else "serviceUnavailable"
+            raise ApiError(code, reply.error or "the change was refused")
         return reply
 
     @app.post("/api/cancelDownload", operation_id="cancelDownload", tags=[downloads_tag],
@@ -206,7 +211,7 @@ def create_app(settings: Settings) -> OpenAPI:
         reply = checked(backend.request(bus.DeleteDownload(uuid=uuid)))
         if reply.status == DownloadStatusEnum.DOWNLOADING.value:
             backend.push("runner", bus.CancelRequested(uuid=uuid))
-        backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))
+        backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))  # the purge list is in the database
         return {"downloadUUID": uuid, "deleted": True}
 
     @app.post("/api/retryDownload", operation_id="retryDownload", tags=[downloads_tag],
@@ -224,6 +229,8 @@ def create_app(settings: Settings) -> OpenAPI:
             reply = backend.request(bus.Ping(), timeout=HEALTH_TIMEOUT_SECONDS)
         except ApiError:
             raise ApiError("unhealthy", "dbwriter does not answer on the bus") from None
+        if not reply.ok:
+            raise ApiError("unhealthy", f"dbwriter: {reply.error}")
         seen = reply.seen or {}
         missing = [name for name in MONITORED_SERVICES if seen.get(name, float("inf")) > HEARTBEAT_MAX_AGE_SECONDS]
         if missing:

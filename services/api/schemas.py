@@ -28,6 +28,15 @@ class InitiateDownloadBody(BaseModel):
                     "reviewed options listed in the README are accepted")
 
 
+class InitiateDownloadHeaders(BaseModel):
+    idempotency_key: str | None = Field(
+        None, alias="Idempotency-Key", min_length=1, max_length=255,
+        description="Optional key chosen by the client (e.g. a random UUID) for this one download: a call "
+                    "repeated with the same key (after a timeout or serviceUnavailable) answers the same "
+                    "downloadUUID instead of queuing a second download. Reusing a key with another videoURL or "
+                    "other parameters is refused (idempotencyKeyConflict).")
+
+
 class InitiateDownloadResponse(BaseModel):
     downloadUUID: str
 

@@ -1,34 +1,108 @@
 """The DB writer: the only process that writes the SQLite file.
 
 It drains whatever commands and events are waiting, applies them in one transaction, commits, and only
-then answers the commands (group commit): callers never hear "ok" for something that is not on disk.
+then answers the commands (group commit): callers never hear "ok" for something that is not on disk, and
+nothing is committed for a caller who has given up (each command's deadline is checked once the batch holds
+SQLite's write lock, just before the commit). It refuses to start while another DB writer holds the
+database (a lock file beside it), and stops writing when the file at the path is no longer the one it has
+open (deleted or replaced).
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import socket
 import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
 import zmq
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
 from common import bus, metrics
 from common.config import Settings, load_settings
 from common.db import session_factory, upgrade_schema, writer_engine
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.models import ONGOING_STATUSES, RETRYABLE_STATUSES, Download, DownloadStatusEnum, utcnow
+from services.dbwriter import handlers
 
 log = logging.getLogger("dbwriter")
 
 MAX_BATCH = 1000
-NOT_FOUND = {"ok": False, "errorCode": "downloadNotFound", "error": "no such download"}
+COMMIT_MARGIN_SECONDS = 0.25  # a command must be flushed this long before its deadline to be committed
+DATABASE_CHECK_SECONDS = 1.0
+
+
+class DatabaseLocked(Exception):
+    pass
+
+
+def hold_database_lock(database: Path) -> int:
+    """Takes the lock file beside the database for this process's lifetime (flock: released by the kernel
+    when the process dies, however it dies); raises DatabaseLocked naming the holder."""
+    path = database.with_name(database.name + ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 1024, 0).decode(errors="replace").strip() or "an unknown process"
+        os.close(fd)
+        raise DatabaseLocked(f"another DB writer holds {path}: {holder}") from None
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {started}\n".encode(), 0)
+    return fd
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> "FileIdentity | None":
+        try:
+            status = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return cls(status.st_dev, status.st_ino)
+
+
+@dataclass
+class Request:
+    identity: bytes
+    envelope: bus.Envelope
+    expires_at: float | None  # time.monotonic() after which it must not be committed
+
+    @classmethod
+    def received(cls, identity: bytes, envelope: bus.Envelope) -> "Request":
+        deadlines = [d for d in (envelope.deadline, getattr(envelope.body, "deadline", None)) if d is not None]
+        # the caller's wall-clock deadline, turned into this process's monotonic clock once, at receipt
+        expires_at = (time.monotonic() + min(deadlines) - time.time() - COMMIT_MARGIN_SECONDS) if deadlines else None
+        return cls(identity, envelope, expires_at)
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and time.monotonic() > self.expires_at
+
+    def reply(self, **fields) -> bus.Reply:
+        return bus.Reply(requestId=self.envelope.requestId, **fields)
+
+
+class ExpiredInBatch(Exception):
+    pass
 
 
 class DBWriter:
     def __init__(self, settings: Settings):
-        self.engine = writer_engine(settings.SQLITEFILEPATH)
+        self.path = settings.SQLITEFILEPATH
+        self.lock_fd = hold_database_lock(self.path)
+        self.engine = writer_engine(self.path)
         upgrade_schema(self.engine)
+        self.identity = FileIdentity.of(self.path)
+        self.database_problem: str | None = None
+        self.next_database_check = 0.0
         self.sessions = session_factory(self.engine)
         self.commands = bus.bind(settings, "dbwriter-commands", zmq.ROUTER)
         self.events = bus.bind(settings, "dbwriter-events", zmq.PULL)
@@ -38,10 +112,27 @@ class DBWriter:
         self.seen: dict[str, float] = {}
 
     def run_forever(self) -> None:
-        log.info("ready: database %s", self.engine.url.database)
+        log.info("ready: database %s (locked by this process)", self.path)
         while True:
-            if self.poller.poll(1000):
+            if self.poller.poll(DATABASE_CHECK_SECONDS * 1000):
                 self.process_waiting()
+            if time.monotonic() >= self.next_database_check:
+                self.check_database_file()
+
+    def check_database_file(self) -> str | None:
+        """Notices when the file at the path is no longer the one this process has open: committing into a
+        deleted file would lose every later row at the next restart, so writes stop (for good: the rows are
+        only in the open file now)."""
+        self.next_database_check = time.monotonic() + DATABASE_CHECK_SECONDS
+        if self.database_problem is None:
+            now = FileIdentity.of(self.path)
+            if now != self.identity:
+                what = "deleted" if now is None else "replaced by another file"
+                self.database_problem = (
+                    f"the database file {self.path} was {what} while the DB writer had it open; writes are "
+                    f"refused so that nothing is committed into a file that is gone (see docs/reliability.md)")
+                log.error("%s", self.database_problem)
+        return self.database_problem
 
     def _waiting_commands(self) -> list[list[bytes]]:
         frames = []
@@ -53,10 +144,10 @@ class DBWriter:
         return frames
 
     def process_waiting(self) -> None:
-        requests = []
+        requests: list[Request] = []
         for identity, *_, payload in self._waiting_commands():
             try:
-                requests.append((identity, bus.Envelope.model_validate_json(payload)))
+                requests.append(Request.received(identity, bus.Envelope.model_validate_json(payload)))
             except ValueError as error:
                 log.warning("malformed command dropped: %s", str(error).splitlines()[0])
         progress: dict[str, bus.ProgressUpdate] = {}
@@ -65,171 +156,80 @@ class DBWriter:
                 progress[event.uuid] = event
             elif isinstance(event, bus.ServiceHeartbeat):
                 self.seen[event.service] = time.time()
-        if not requests and not progress:
-            return
-        replies = []
-        started = time.perf_counter()
-        try:
-            with self.sessions.begin() as session:
-                for identity, envelope in requests:
-                    replies.append((identity, self.apply(session, envelope)))
-                for event in progress.values():
-                    self.apply_progress(session, event)
-            metrics.DBWRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
-        except Exception as error:  # the batch is rolled back: nobody may be told it succeeded
-            log.error("commit failed, batch of %d commands rolled back: %s", len(requests), error)
-            replies = [(identity, bus.Reply(requestId=envelope.requestId, ok=False, error=f"database error: {error}"))
-                       for identity, envelope in requests]
+        pings = [r for r in requests if isinstance(r.envelope.body, bus.Ping)]
+        requests = [r for r in requests if not isinstance(r.envelope.body, bus.Ping)]
+        replies = [(r.identity, self.ping(r)) for r in pings]
+        if requests or progress:
+            replies += self.commit(requests, progress)
         for identity, reply in replies:
             self.commands.send_multipart([identity, b"", bus.encode(reply)])
 
-    def apply(self, session: Session, envelope: bus.Envelope) -> bus.Reply:
-        command = envelope.body
-        handler = getattr(self, "on_" + command.type, None)
-        if handler is None:
-            return bus.Reply(requestId=envelope.requestId, ok=False, error=f"not a command: {command.type}")
-        return bus.Reply(requestId=envelope.requestId, **handler(session, command))
+    def ping(self, request: Request) -> bus.Reply:
+        problem = self.check_database_file()
+        return request.reply(ok=problem is None, error=problem, errorCode="serviceUnavailable" if problem else None,
+                             seen={service: time.time() - at for service, at in self.seen.items()})
 
-    @staticmethod
-    def _row(session: Session, uuid: str) -> Download | None:
-        return session.execute(select(Download).where(Download.uuid == uuid)).scalar_one_or_none()
-
-    def on_Ping(self, session, command: bus.Ping):
-        return {"ok": True, "seen": {service: time.time() - at for service, at in self.seen.items()}}
-
-    @staticmethod
-    def _finished(row: Download, status: DownloadStatusEnum) -> None:
-        row.status = status
-        row.finishedAt = utcnow()
-        row.speedBytesPerSecond, row.etaSeconds = None, None
-        metrics.DOWNLOADS_FINISHED.labels(status.value).inc()
-        if status == DownloadStatusEnum.COMPLETED:
-            if row.startedAt is not None:
-                metrics.DOWNLOAD_DURATION.observe((row.finishedAt - row.startedAt).total_seconds())
-            if row.sizeInBytes is not None:
-                metrics.DOWNLOAD_SIZE.observe(row.sizeInBytes)
-
-    def on_CancelDownload(self, session, command: bus.CancelDownload):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        if row.status not in ONGOING_STATUSES:
-            return {"ok": False, "errorCode": "downloadNotOngoing",
-                    "error": f"the download is already {row.status.value}", "status": row.status.value}
-        previous = row.status.value
-        self._finished(row, DownloadStatusEnum.CANCELLED)
-        log.info("download=%s CANCELLED (was %s)", row.uuid, previous)
-        return {"ok": True, "status": previous}
-
-    def on_DeleteDownload(self, session, command: bus.DeleteDownload):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        reply = {"ok": True, "status": row.status.value, "fileName": row.fileName, "s3Key": row.s3Key}
-        session.delete(row)
-        log.info("download=%s deleted (was %s)", row.uuid, row.status.value)
-        return reply
-
-    def on_RetryDownload(self, session, command: bus.RetryDownload):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        if row.status not in RETRYABLE_STATUSES:
-            return {"ok": False, "errorCode": "downloadNotRetryable",
-                    "error": f"only FAILED or CANCELLED downloads can be retried; this one is {row.status.value}"}
-        row.status = DownloadStatusEnum.PENDING
-        row.errorMessage, row.progress, row.finishedAt, row.sizeInBytes = None, None, None, None
-        log.info("download=%s PENDING again: retry after %d attempts", row.uuid, row.attempts)
-        return {"ok": True, "status": row.status.value, "attempt": row.attempts}
-
-    def on_CreateDownload(self, session, command: bus.CreateDownload):
-        if command.deadline < time.time():
-            return {"ok": False, "error": "request expired before it could be stored"}
-        if self._row(session, command.uuid) is not None:
-            return {"ok": False, "error": "uuid already exists"}
-        session.add(Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
-                             status=DownloadStatusEnum.PENDING, attempts=0))
-        log.info("download=%s created PENDING url=%s", command.uuid, command.videoURL)
-        return {"ok": True}
-
-    def on_StartAttempt(self, session, command: bus.StartAttempt):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        if row.status not in ONGOING_STATUSES:
-            return {"ok": False, "error": f"download is {row.status.value}"}
-        row.attempts += 1
-        row.status = DownloadStatusEnum.DOWNLOADING
-        row.startedAt = utcnow()
-        row.progress, row.sizeInBytes, row.speedBytesPerSecond, row.etaSeconds = 0.0, None, None, None
-        log.info("download=%s DOWNLOADING attempt=%d", row.uuid, row.attempts)
-        return {"ok": True, "attempt": row.attempts}
-
-    def on_FinishDownload(self, session, command: bus.FinishDownload):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        if row.status != DownloadStatusEnum.DOWNLOADING or row.attempts != command.attempt:
-            log.info("download=%s stale result of attempt %d ignored (row is %s, attempt %d)",
-                     row.uuid, command.attempt, row.status.value, row.attempts)
-            return {"ok": True, "error": "stale attempt ignored", "attempt": row.attempts}
-        if command.status == "COMPLETED":
-            row.progress, row.sizeInBytes, row.fileName, row.errorMessage = 100.0, command.sizeInBytes, command.fileName, None
-        else:
-            row.errorMessage = command.errorMessage or "download failed"
-        self._finished(row, DownloadStatusEnum(command.status))
-        if row.status == DownloadStatusEnum.COMPLETED:
-            log.info("download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
-        else:
-            log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
-        return {"ok": True, "attempt": row.attempts}
-
-    def on_RequeueDownload(self, session, command: bus.RequeueDownload):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        if row.status not in ONGOING_STATUSES:
-            return {"ok": True, "error": f"download is {row.status.value}", "attempt": row.attempts}
-        if row.attempts >= command.maxAttempts:
-            row.errorMessage = f"gave up after {row.attempts} attempts: {command.reason}"
-            self._finished(row, DownloadStatusEnum.FAILED)
-            log.info("download=%s FAILED: %s", row.uuid, row.errorMessage)
-        else:
-            row.status = DownloadStatusEnum.PENDING
-            row.progress, row.speedBytesPerSecond, row.etaSeconds = None, None, None
-            log.info("download=%s PENDING again after attempt %d: %s", row.uuid, row.attempts, command.reason)
-        return {"ok": True, "attempt": row.attempts}
-
-    def on_RecordUpload(self, session, command: bus.RecordUpload):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        row.s3Key, row.s3UploadedAt, row.s3UploadError = command.s3Key, utcnow(), None
-        row.s3UploadAttempts += 1
-        log.info("download=%s uploaded to S3 key=%s", row.uuid, row.s3Key)
-        return {"ok": True}
-
-    def on_RecordUploadFailure(self, session, command: bus.RecordUploadFailure):
-        row = self._row(session, command.uuid)
-        if row is None:
-            return NOT_FOUND
-        row.s3UploadAttempts += 1
-        row.s3UploadError = command.error
-        log.info("download=%s S3 upload attempt %d failed: %s", row.uuid, row.s3UploadAttempts, command.error)
-        return {"ok": True}
-
-    def apply_progress(self, session: Session, event: bus.ProgressUpdate) -> None:
-        row = self._row(session, event.uuid)
-        if row is None or row.status != DownloadStatusEnum.DOWNLOADING or row.attempts != event.attempt:
-            return
-        row.progress = event.progress
-        row.sizeInBytes = event.sizeInBytes
-        row.speedBytesPerSecond = event.speedBytesPerSecond
-        row.etaSeconds = event.etaSeconds
+    def commit(self, requests: list[Request], progress: dict[str, bus.ProgressUpdate]) -> list[tuple[bytes, bus.Reply]]:
+        """Applies a batch in one transaction; commands whose caller gave up are left out (and the batch
+        applied again without them when one expires while it is being applied)."""
+        refused: list[tuple[bytes, bus.Reply]] = []
+        while True:
+            live = []
+            for request in requests:
+                if request.expired():
+                    refused.append((request.identity, request.reply(
+                        ok=False, errorCode="requestExpired", error="the caller's deadline passed; nothing changed")))
+                else:
+                    live.append(request)
+            requests = live
+            if self.check_database_file():
+                return refused + [(r.identity, r.reply(ok=False, errorCode="serviceUnavailable",
+                                                       error=self.database_problem)) for r in requests]
+            started = time.perf_counter()
+            session = self.sessions()
+            try:
+                with session.begin():
+                    replies = [(r.identity, r.reply(**handlers.apply(session, r.envelope.body))) for r in requests]
+                    for event in progress.values():
+                        handlers.apply_progress(session, event)
+                    session.flush()  # takes SQLite's write lock (waiting up to busy_timeout) before the check
+                    if any(r.expired() for r in requests):
+                        raise ExpiredInBatch()
+                    if self.check_database_file():
+                        raise ExpiredInBatch()
+                metrics.DBWRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
+                handlers.run_after_commit(session)
+                late = sum(r.expired() for r in requests)
+                if late:  # frozen between the check and the end of the commit: visible, not silent
+                    log.warning("%d commands were committed after their caller's deadline minus the margin", late)
+                return refused + replies
+            except ExpiredInBatch:
+                continue  # rolled back; applied again without the expired commands (or refused, database gone)
+            except OperationalError as error:  # locked, disk full, I/O: nothing committed, worth sending again
+                log.error("commit failed, batch of %d commands rolled back: %s", len(requests), error)
+                return refused + [(r.identity, r.reply(ok=False, errorCode="serviceUnavailable",
+                                                       error=f"database error, nothing changed: {error}"))
+                                  for r in requests]
+            except Exception as error:  # a command the code cannot apply: it alone is refused, for good
+                if len(requests) > 1:
+                    log.error("batch of %d commands failed (%s): applying them one by one", len(requests), error)
+                    return refused + [reply for r in requests for reply in self.commit([r], {})]
+                log.exception("command %s cannot be applied", requests[0].envelope.body.type if requests else "-")
+                return refused + [(r.identity, r.reply(ok=False, errorCode="internalError",
+                                                       error=f"the DB writer cannot apply this command: {error}"))
+                                  for r in requests]
+            finally:
+                session.info.clear()
+                session.close()
 
 
 def main() -> None:
     exit_with_supervisor()
     setup_logging("dbwriter")
     settings = load_settings()
-    DBWriter(settings).run_forever()
+    try:
+        writer = DBWriter(settings)
+    except DatabaseLocked as error:
+        log.error("%s; refusing to start: two stacks on one database would run downloads twice", error)
+        raise SystemExit(3) from None
+    writer.run_forever()

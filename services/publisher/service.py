@@ -1,15 +1,21 @@
 """The publisher: the one process that publishes and unpublishes finished files.
 
-It uploads each COMPLETED download to the S3 bucket (RustFS in the deployment), removes the files and S3
-objects of deleted downloads, and applies the retention period. Its work lists are the database (COMPLETED
-rows without an upload, finished rows past retention), so nothing is lost across restarts; messages on the
-bus only make it act sooner. Failed uploads are retried with exponential backoff, each failure recorded.
+It uploads each COMPLETED download to the S3 bucket (RustFS in the deployment), works through the purge
+list (S3 objects and files of deleted, failed and cancelled downloads), applies the retention period, and
+sweeps files that no download owns. Its work lists are the database (COMPLETED rows without an upload, the
+purge list the DB writer fills in the same transaction as a delete, finished rows past retention), so
+nothing is lost across restarts; messages on the bus only make it act sooner. Failed uploads are retried
+with exponential backoff, each failure recorded. The work runs in a thread of its own while the main thread
+sends the heartbeat, so a long upload never makes the service look dead.
 """
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import zmq
 from sqlalchemy import select
@@ -19,12 +25,13 @@ from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, utcnow
+from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Purge, utcnow
 
 log = logging.getLogger("publisher")
 
 RESCAN_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 300.0
+DOWNLOAD_FILE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
 class Publisher:
@@ -40,17 +47,23 @@ class Publisher:
         self.failures: dict[str, int] = {}
         self.retention = timedelta(hours=settings.RETENTIONHOURS)
         self.next_sweep = 0.0
+        self.orphan_age = settings.ORPHANFILEMINAGESECONDS
+        self.next_orphan_sweep = time.monotonic() + min(60.0, self.orphan_age / 2)
 
-    # --- uploads -------------------------------------------------------------------------------------------
-    def pending_uploads(self) -> list[tuple[str, str]]:
-        session = self.database.session() if self.s3 is not None else None
+    def _read(self, statement):
+        session = self.database.session()
         if session is None:
             return []
         with session:
-            return session.execute(
-                select(Download.uuid, Download.fileName)
-                .where(Download.status == DownloadStatusEnum.COMPLETED, Download.s3UploadedAt.is_(None))
-                .order_by(Download.id).limit(50)).all()
+            return session.execute(statement).all()
+
+    # --- uploads -------------------------------------------------------------------------------------------
+    def pending_uploads(self) -> list[tuple[str, str]]:
+        if self.s3 is None:
+            return []
+        return self._read(select(Download.uuid, Download.fileName)
+                          .where(Download.status == DownloadStatusEnum.COMPLETED, Download.s3UploadedAt.is_(None))
+                          .order_by(Download.id).limit(50))
 
     def publish_pending(self) -> float:
         """Uploads what is due; returns how long the main loop may wait before something else is due."""
@@ -60,6 +73,7 @@ class Publisher:
             due = self.retry_at.get(uuid, 0.0)
             if due <= now:
                 self.publish(uuid, file_name)
+                self.purge_pending()  # a delete that came during the upload is not kept waiting
             if uuid in self.retry_at:
                 next_due = min(next_due, self.retry_at[uuid])
         return max(0.0, next_due - time.monotonic())
@@ -79,64 +93,133 @@ class Publisher:
             self.bucket_ready = False
             message = f"{type(error).__name__}: {error}"[:500]
             log.warning("download=%s upload failed (retry in %.0f s): %s", uuid, delay, message)
-            self.requester.request_until_answered(bus.RecordUploadFailure(uuid=uuid, error=message))
+            self.requester.request_until_committed(bus.RecordUploadFailure(uuid=uuid, error=message))
             return
         metrics.S3_UPLOADS.labels("uploaded").inc()
         self.retry_at.pop(uuid, None)
         self.failures.pop(uuid, None)
-        self.requester.request_until_answered(bus.RecordUpload(uuid=uuid, s3Key=file_name))
+        reply = self.requester.request_until_committed(bus.RecordUpload(uuid=uuid, s3Key=file_name))
+        if reply is not None and not reply.ok:
+            # deleted (or no longer COMPLETED) while the upload ran: the object must not outlive its row
+            self.delete_object(uuid, file_name)
+            log.info("download=%s upload finished after the download was %s: object removed", uuid,
+                     "deleted" if reply.errorCode == "downloadNotFound" else reply.status)
+            return
         log.info("download=%s uploaded to s3://%s/%s", uuid, self.settings.S3BUCKET, file_name)
 
-    # --- deletions and retention ---------------------------------------------------------------------------
-    def purge(self, uuid: str, s3_key: str | None) -> None:
-        """Removes a deleted download's S3 object and files (its row is already gone)."""
-        if s3_key and self.s3 is not None:
-            try:
-                self.s3.delete_object(Bucket=self.settings.S3BUCKET, Key=s3_key)
-            except Exception as error:
-                log.warning("download=%s could not delete s3://%s/%s: %s", uuid, self.settings.S3BUCKET, s3_key,
-                            error)
-        removed = self.settings.remove_download_files(uuid)
-        log.info("download=%s purged: files %s, S3 object %s", uuid, removed or "none", s3_key or "none")
+    # --- purge list, retention, orphan files ------------------------------------------------------------------
+    def delete_object(self, uuid: str, key: str) -> bool:
+        if self.s3 is None:
+            return True
+        try:
+            self.s3.delete_object(Bucket=self.settings.S3BUCKET, Key=key)
+            return True
+        except Exception as error:
+            log.warning("download=%s could not delete s3://%s/%s (retried later): %s", uuid,
+                        self.settings.S3BUCKET, key, error)
+            return False
+
+    def purge_pending(self) -> None:
+        """Works through the purge list: the S3 object first, then the files, then the entry is marked done.
+        Files of a FAILED or CANCELLED download are only removed while it still is (it may be retried)."""
+        entries = self._read(select(Purge.id, Purge.uuid, Purge.s3Key, Purge.rowDeleted).order_by(Purge.id).limit(200))
+        for purge_id, uuid, s3_key, row_deleted in entries:
+            if row_deleted:
+                if s3_key and not self.delete_object(uuid, s3_key):
+                    continue
+                removed = self.settings.remove_download_files(uuid)
+                log.info("download=%s purged: files %s, S3 object %s", uuid, removed or "none", s3_key or "none")
+            else:
+                status = self._read(select(Download.status).where(Download.uuid == uuid))
+                if status and status[0][0] in (DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED):
+                    removed = self.settings.remove_download_files(uuid)
+                    if removed:
+                        log.info("download=%s %s: files removed: %s", uuid, status[0][0].value, removed)
+            self.requester.request_until_committed(bus.PurgeDone(purgeId=purge_id))
 
     def sweep_retention(self) -> None:
         if not self.retention or time.monotonic() < self.next_sweep:
             return
         self.next_sweep = time.monotonic() + min(60.0, max(1.0, self.retention.total_seconds() / 4))
-        session = self.database.session()
-        if session is None:
-            return
         cutoff = utcnow() - self.retention
-        with session:
-            expired = session.execute(
-                select(Download.uuid, Download.status).where(
-                    Download.status.in_(FINISHED_STATUSES), Download.finishedAt < cutoff)
-                .order_by(Download.id).limit(200)).all()
+        expired = self._read(select(Download.uuid, Download.status).where(
+            Download.status.in_(FINISHED_STATUSES), Download.finishedAt < cutoff).order_by(Download.id).limit(200))
         for uuid, status in expired:
-            reply = self.requester.request_until_answered(bus.DeleteDownload(uuid=uuid))
+            reply = self.requester.request_until_committed(bus.DeleteDownload(uuid=uuid, onlyIfFinished=True))
             if reply is not None and reply.ok:
                 log.info("retention: download=%s (%s, finished more than %g h ago) deleted", uuid, status.value,
                          self.settings.RETENTIONHOURS)
-                self.purge(uuid, reply.s3Key)
+        if expired:
+            self.purge_pending()
 
-    def run_forever(self) -> None:
-        log.info("ready: S3 %s, retention %s", f"{self.settings.S3ENDPOINTURL} bucket {self.settings.S3BUCKET}"
-                 if self.s3 else "off", f"{self.settings.RETENTIONHOURS:g} h" if self.retention else "forever")
+    def sweep_orphan_files(self) -> None:
+        """Removes files named like a download that no download owns: a COMPLETED row owns its files in the
+        data folder, a PENDING or DOWNLOADING row all its files; nothing younger than ORPHANFILEMINAGESECONDS
+        is touched (a download may be about to claim it), nor anything not named like a download."""
+        if time.monotonic() < self.next_orphan_sweep:
+            return
+        self.next_orphan_sweep = time.monotonic() + min(600.0, max(1.0, self.orphan_age / 2))
+        try:
+            health = self.requester.request(bus.Ping(), timeout=2.0)
+        except bus.BusTimeout:
+            return
+        if not health.ok:  # e.g. the database file was replaced: its rows say nothing about these files
+            return
+        cutoff = time.time() - self.orphan_age
+        candidates: list[tuple[Path, str, bool]] = []
+        for folder, partial in ((self.settings.VIDEODATAPATH, False), (self.settings.partial_path, True)):
+            try:
+                entries = list(folder.iterdir())
+            except OSError:
+                continue
+            for path in entries:
+                match = DOWNLOAD_FILE.match(path.name)
+                try:
+                    if match and path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                        candidates.append((path, match[1], partial))
+                except OSError:
+                    continue
+        if not candidates:
+            return
+        owners = dict(self._read(select(Download.uuid, Download.status)
+                                 .where(Download.uuid.in_({uuid for _, uuid, _ in candidates}))))
+        for path, uuid, partial in candidates:
+            status = owners.get(uuid)
+            if status in (DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING):
+                continue
+            if status == DownloadStatusEnum.COMPLETED and not partial:
+                continue
+            try:
+                path.unlink()
+                log.info("orphan file %s removed (download %s)", path, status.value if status else "gone")
+            except OSError as error:
+                log.warning("orphan file %s could not be removed: %s", path, error)
+
+    # --- loops -------------------------------------------------------------------------------------------------
+    def work_forever(self) -> None:
         wait = 0.0
         while True:
-            wait = min(wait, self.alive.beat())
             if self.inbox.poll(wait * 1000):
-                for message in bus.drain(self.inbox):
-                    if isinstance(message, bus.PurgeFiles):
-                        self.purge(message.uuid, message.s3Key)
+                list(bus.drain(self.inbox))  # PurgeFiles, DownloadCompleted: only "look now"
             try:
+                self.purge_pending()
                 self.sweep_retention()
                 wait = self.publish_pending()
+                self.sweep_orphan_files()
             except Exception as error:
                 log.warning("scan postponed: %s", error)
                 wait = RESCAN_SECONDS
             if self.retention:
                 wait = min(wait, max(0.0, self.next_sweep - time.monotonic()))
+            wait = min(wait, max(0.0, self.next_orphan_sweep - time.monotonic()))
+
+    def run_forever(self) -> None:
+        log.info("ready: S3 %s, retention %s", f"{self.settings.S3ENDPOINTURL} bucket {self.settings.S3BUCKET}"
+                 if self.s3 else "off", f"{self.settings.RETENTIONHOURS:g} h" if self.retention else "forever")
+        worker = threading.Thread(target=self.work_forever, name="publisher-work", daemon=True)
+        worker.start()
+        self.alive.keep_beating_while(worker)
+        raise SystemExit("the publisher's work thread stopped")
 
 
 def main() -> None:

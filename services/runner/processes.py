@@ -322,3 +322,14 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+STOP_GRACE_SECONDS = 3.0
+
+
+def stop_group(process: ForkedProcess, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Stops a yt-dlp process group gracefully: SIGTERM first, so that ffmpeg can finalise or clean up its
+    output, then SIGKILL for whatever is still there after the grace period."""
+    process.signal_group(signal.SIGTERM)
+    process.wait(timeout=grace)  # kills the group itself when the grace period ends
+    kill_group(process)  # children that outlived their yt-dlp

@@ -24,7 +24,7 @@ from common.logs import setup_logging
 from common.ytdlp import (DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, CommandLineViolation,
                           build_command_line, verify_command_line)
 from services.runner.media import check_final_file, parse_progress
-from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group
+from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group, stop_group
 from services.runner.streams import LineStreams
 
 log = logging.getLogger("runner")
@@ -59,7 +59,9 @@ class Job(threading.Thread):
 
     def _run(self) -> None:
         uuid = self.order.uuid
-        reply = self.requester.request_until_answered(bus.StartAttempt(uuid=uuid), stop=self.runner.stopping)
+        token = uuidlib.uuid4().hex  # this run's identity: a StartAttempt or result delivered twice counts once
+        reply = self.requester.request_until_committed(bus.StartAttempt(uuid=uuid, attemptToken=token),
+                                                       stop=self.runner.stopping)
         if reply is None:
             return
         if not reply.ok:
@@ -85,11 +87,19 @@ class Job(threading.Thread):
         if status == "FAILED":
             self.settings.remove_download_files(uuid)
         final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
-                                   fileName=file_name, errorMessage=error)
-        if self.requester.request_until_answered(final, stop=self.runner.stopping) is None:
+                                   fileName=file_name, errorMessage=error, attemptToken=token)
+        reply = self.requester.request_until_committed(final, stop=self.runner.stopping)
+        if reply is None:
             return
-        if status == "COMPLETED":
-            self.runner.publisher.send(bus.DownloadCompleted(uuid=uuid))
+        if reply.ok:
+            if status == "COMPLETED":
+                self.runner.publisher.send(bus.DownloadCompleted(uuid=uuid))
+            return
+        log.info("download=%s result of attempt %d refused: %s", uuid, attempt, reply.error)
+        if reply.errorCode == "downloadNotFound" or reply.status in ("CANCELLED", "FAILED"):
+            # cancelled or deleted while yt-dlp was finishing: no file may stay for a row that does not want it
+            removed = self.settings.remove_download_files(uuid)
+            log.info("download=%s files of the refused result removed: %s", uuid, removed or "none")
 
     def _put_back(self, reason: str) -> None:
         """PENDING again (the attempt counted), or FAILED at MAXATTEMPTS; partial files stay for the next run."""
@@ -128,6 +138,10 @@ class Job(threading.Thread):
         if output.stalled:
             return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
                                           f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
+        if output.too_long:
+            return "FAILED", None, None, (f"stopped after {settings.MAXDOWNLOADSECONDS:g} seconds: downloads may run "
+                                          f"at most PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS="
+                                          f"{settings.MAXDOWNLOADSECONDS:g} seconds")
         if returncode < 0 and not process.stopped_by_runner:
             raise ProcessLost(f"runner lost its yt-dlp process: killed by {_signal_name(-returncode)}, "
                               f"a signal the service did not send")
@@ -147,9 +161,10 @@ class Job(threading.Thread):
         last_sent = 0.0
         pending = None
         streams = LineStreams(out=process.stdout, err=process.stderr)
-        last_output = time.monotonic()
+        last_output = started = time.monotonic()
         while streams.open:
-            timeout = last_output + self.settings.STALLTIMEOUTSECONDS - time.monotonic()
+            timeout = min(last_output + self.settings.STALLTIMEOUTSECONDS,
+                          started + self.settings.MAXDOWNLOADSECONDS) - time.monotonic()
             for stream, line in streams.lines(timeout=max(0.0, min(timeout, PROGRESS_INTERVAL_SECONDS))):
                 last_output = time.monotonic()
                 if stream == "err":
@@ -176,9 +191,12 @@ class Job(threading.Thread):
                     uuid=uuid, attempt=attempt, progress=pending.percent, sizeInBytes=pending.total_bytes,
                     speedBytesPerSecond=pending.speed, etaSeconds=pending.eta))
                 pending, last_sent = None, now
-            if self.cancelled.is_set() or now - last_output > self.settings.STALLTIMEOUTSECONDS:
-                kill_group(process)
-                output.stalled = not self.cancelled.is_set()
+            output.stalled = now - last_output > self.settings.STALLTIMEOUTSECONDS
+            output.too_long = now - started > self.settings.MAXDOWNLOADSECONDS
+            if self.cancelled.is_set() or output.stalled or output.too_long:
+                stop_group(process)
+                output.stalled = output.stalled and not self.cancelled.is_set()
+                output.too_long = output.too_long and not self.cancelled.is_set()
                 break
         streams.close()
         return output
@@ -192,6 +210,7 @@ class YtdlpOutput:
     probed: bool = False
     probe_problem: str | None = None
     stalled: bool = False
+    too_long: bool = False
 
 
 def _signal_name(number: int) -> str:

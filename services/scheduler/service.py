@@ -118,7 +118,7 @@ class Scheduler:
 
     def requeue(self, uuid: str, reason: str) -> None:
         log.info("download=%s requeued: %s", uuid, reason)
-        self.requester.request_until_answered(bus.RequeueDownload(
+        self.requester.request_until_committed(bus.RequeueDownload(
             uuid=uuid, reason=reason, maxAttempts=self.settings.MAXATTEMPTS))
 
     def dispatch(self) -> None:

@@ -1,0 +1,235 @@
+"""What each command does to the database. Every status change goes through `move`, which asks the state
+machine (common/states.py); a refused command raises states.Refused before it changes anything.
+
+Handlers take an open session and the command and return the reply's fields; what must only happen once the
+batch is committed (log lines, metrics) is queued with `after_commit`, because a batch may be rolled back and
+applied again without its expired commands.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common import bus, metrics, states
+from common.models import Download, DownloadStatusEnum as S, Purge, utcnow
+
+log = logging.getLogger("dbwriter")
+
+Handler = Callable[[Session, bus.Message], dict]
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    session.info.setdefault("after_commit", []).append(action)
+
+
+def run_after_commit(session: Session) -> None:
+    for action in session.info.pop("after_commit", []):
+        action()
+
+
+def _row(session: Session, uuid: str) -> Download:
+    row = session.execute(select(Download).where(Download.uuid == uuid)).scalar_one_or_none()
+    if row is None:
+        raise states.Refused("downloadNotFound", "no such download")
+    return row
+
+
+def move(session: Session, row: Download, command: str, target: S) -> None:
+    states.check(command, row.status, target)
+    previous, row.status = row.status, target
+    if target in (S.COMPLETED, S.FAILED, S.CANCELLED) and previous != target:
+        row.finishedAt = utcnow()
+        row.speedBytesPerSecond, row.etaSeconds = None, None
+        after_commit(session, lambda: _count_finished(row, target))
+        if target != S.COMPLETED:  # whatever yt-dlp left behind goes, even if the runner that ran it died
+            session.add(Purge(uuid=row.uuid, rowDeleted=False))
+
+
+def _count_finished(row: Download, status: S) -> None:
+    metrics.DOWNLOADS_FINISHED.labels(status.value).inc()
+    if status == S.COMPLETED:
+        if row.startedAt is not None and row.finishedAt is not None:
+            metrics.DOWNLOAD_DURATION.observe((row.finishedAt - row.startedAt).total_seconds())
+        if row.sizeInBytes is not None:
+            metrics.DOWNLOAD_SIZE.observe(row.sizeInBytes)
+
+
+def _info(session: Session, message: str, *arguments) -> None:
+    after_commit(session, lambda: log.info(message, *arguments))
+
+
+def create_download(session: Session, command: bus.CreateDownload) -> dict:
+    if command.idempotencyKey is not None:
+        batch_keys: dict[str, Download] = session.info.setdefault("idempotency_keys", {})
+        existing = batch_keys.get(command.idempotencyKey) or session.execute(
+            select(Download).where(Download.idempotencyKey == command.idempotencyKey)).scalar_one_or_none()
+        if existing is not None:
+            if (existing.videoURL, existing.ytdlpParameters) != (command.videoURL, command.ytdlpParameters):
+                raise states.Refused("idempotencyKeyConflict",
+                                     "this Idempotency-Key was already used for another video URL or parameters")
+            return {"ok": True, "uuid": existing.uuid, "status": existing.status.value}
+    states.check("CreateDownload", states.NEW, S.PENDING)
+    row = Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
+                   status=S.PENDING, attempts=0, idempotencyKey=command.idempotencyKey)
+    session.add(row)
+    if command.idempotencyKey is not None:
+        session.info["idempotency_keys"][command.idempotencyKey] = row
+    _info(session, "download=%s created PENDING url=%s", command.uuid, command.videoURL)
+    return {"ok": True, "uuid": command.uuid, "status": S.PENDING.value}
+
+
+def start_attempt(session: Session, command: bus.StartAttempt) -> dict:
+    row = _row(session, command.uuid)
+    if command.attemptToken is not None and row.attemptToken == command.attemptToken:
+        if row.status != S.DOWNLOADING:
+            raise states.Refused(states.DEFAULT_REFUSAL_CODE, f"download is {row.status.value}", row.status)
+        return {"ok": True, "attempt": row.attempts}  # the same StartAttempt again: counted once
+    if row.status != S.PENDING:
+        raise states.Refused(states.DEFAULT_REFUSAL_CODE, f"download is {row.status.value}", row.status)
+    move(session, row, "StartAttempt", S.DOWNLOADING)
+    row.attempts += 1
+    row.attemptToken = command.attemptToken
+    row.startedAt = utcnow()
+    row.progress, row.sizeInBytes, row.speedBytesPerSecond, row.etaSeconds = 0.0, None, None, None
+    _info(session, "download=%s DOWNLOADING attempt=%d", row.uuid, row.attempts)
+    return {"ok": True, "attempt": row.attempts}
+
+
+def finish_download(session: Session, command: bus.FinishDownload) -> dict:
+    row = _row(session, command.uuid)
+    ours = (row.attemptToken == command.attemptToken) if command.attemptToken is not None \
+        else row.attempts == command.attempt
+    target = S(command.status)
+    if ours and row.status == target and row.status != S.DOWNLOADING:
+        return {"ok": True, "attempt": row.attempts, "status": row.status.value}  # re-delivered, already applied
+    if not ours or row.status != S.DOWNLOADING:
+        raise states.Refused("staleAttempt", f"result of attempt {command.attempt} ignored: the download is "
+                             f"{row.status.value}, attempt {row.attempts}", row.status)
+    states.check("FinishDownload", row.status, target)
+    if target == S.COMPLETED:
+        row.progress, row.sizeInBytes, row.fileName, row.errorMessage = (100.0, command.sizeInBytes,
+                                                                         command.fileName, None)
+    else:
+        row.errorMessage = command.errorMessage or "download failed"
+    move(session, row, "FinishDownload", target)
+    if target == S.COMPLETED:
+        _info(session, "download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
+    else:
+        _info(session, "download=%s FAILED: %s", row.uuid, row.errorMessage)
+    return {"ok": True, "attempt": row.attempts, "status": row.status.value}
+
+
+def requeue_download(session: Session, command: bus.RequeueDownload) -> dict:
+    row = _row(session, command.uuid)
+    if row.status == S.PENDING:
+        move(session, row, "RequeueDownload", S.PENDING)
+        return {"ok": True, "attempt": row.attempts, "status": row.status.value}
+    if row.status == S.DOWNLOADING and row.attempts >= command.maxAttempts:
+        states.check("RequeueDownload", row.status, S.FAILED)
+        row.errorMessage = f"gave up after {row.attempts} attempts: {command.reason}"
+        move(session, row, "RequeueDownload", S.FAILED)
+        _info(session, "download=%s FAILED: %s", row.uuid, row.errorMessage)
+    else:
+        move(session, row, "RequeueDownload", S.PENDING)
+        row.progress, row.speedBytesPerSecond, row.etaSeconds = None, None, None
+        _info(session, "download=%s PENDING again after attempt %d: %s", row.uuid, row.attempts, command.reason)
+    return {"ok": True, "attempt": row.attempts, "status": row.status.value}
+
+
+def cancel_download(session: Session, command: bus.CancelDownload) -> dict:
+    row = _row(session, command.uuid)
+    previous = row.status
+    if previous in (S.COMPLETED, S.FAILED, S.CANCELLED):
+        raise states.Refused("downloadNotOngoing", f"the download is already {previous.value}", previous)
+    move(session, row, "CancelDownload", S.CANCELLED)
+    _info(session, "download=%s CANCELLED (was %s)", row.uuid, previous.value)
+    return {"ok": True, "status": previous.value}
+
+
+def delete_download(session: Session, command: bus.DeleteDownload) -> dict:
+    row = _row(session, command.uuid)
+    if command.onlyIfFinished and row.status not in (S.COMPLETED, S.FAILED, S.CANCELLED):
+        raise states.Refused("downloadNotFinished", f"the download is {row.status.value} again", row.status)
+    states.check("DeleteDownload", row.status, states.DELETED)
+    reply = {"ok": True, "status": row.status.value, "fileName": row.fileName, "s3Key": row.s3Key}
+    # the object may be in the bucket even without s3Key: an upload can be under way right now
+    session.add(Purge(uuid=row.uuid, fileName=row.fileName, s3Key=row.s3Key or row.fileName, rowDeleted=True))
+    session.delete(row)
+    _info(session, "download=%s deleted (was %s)", row.uuid, row.status.value)
+    return reply
+
+
+def retry_download(session: Session, command: bus.RetryDownload) -> dict:
+    row = _row(session, command.uuid)
+    if row.status not in (S.FAILED, S.CANCELLED):
+        raise states.Refused("downloadNotRetryable",
+                             f"only FAILED or CANCELLED downloads can be retried; this one is {row.status.value}",
+                             row.status)
+    move(session, row, "RetryDownload", S.PENDING)
+    row.errorMessage, row.progress, row.finishedAt, row.sizeInBytes = None, None, None, None
+    _info(session, "download=%s PENDING again: retry after %d attempts", row.uuid, row.attempts)
+    return {"ok": True, "status": row.status.value, "attempt": row.attempts}
+
+
+def record_upload(session: Session, command: bus.RecordUpload) -> dict:
+    row = _row(session, command.uuid)
+    move(session, row, "RecordUpload", S.COMPLETED)
+    row.s3Key, row.s3UploadedAt, row.s3UploadError = command.s3Key, utcnow(), None
+    row.s3UploadAttempts += 1
+    _info(session, "download=%s uploaded to S3 key=%s", row.uuid, row.s3Key)
+    return {"ok": True}
+
+
+def record_upload_failure(session: Session, command: bus.RecordUploadFailure) -> dict:
+    row = _row(session, command.uuid)
+    move(session, row, "RecordUploadFailure", S.COMPLETED)
+    row.s3UploadAttempts += 1
+    row.s3UploadError = command.error
+    _info(session, "download=%s S3 upload attempt %d failed: %s", row.uuid, row.s3UploadAttempts, command.error)
+    return {"ok": True}
+
+
+def purge_done(session: Session, command: bus.PurgeDone) -> dict:
+    purge = session.get(Purge, command.purgeId)
+    if purge is not None:
+        session.delete(purge)
+    return {"ok": True}
+
+
+def apply_progress(session: Session, event: bus.ProgressUpdate) -> None:
+    row = session.execute(select(Download).where(Download.uuid == event.uuid)).scalar_one_or_none()
+    if row is None or row.status != S.DOWNLOADING or row.attempts != event.attempt:
+        return
+    row.progress = event.progress
+    row.sizeInBytes = event.sizeInBytes
+    row.speedBytesPerSecond = event.speedBytesPerSecond
+    row.etaSeconds = event.etaSeconds
+
+
+HANDLERS: dict[type[bus.Message], Handler] = {
+    bus.CreateDownload: create_download,
+    bus.StartAttempt: start_attempt,
+    bus.FinishDownload: finish_download,
+    bus.RequeueDownload: requeue_download,
+    bus.CancelDownload: cancel_download,
+    bus.DeleteDownload: delete_download,
+    bus.RetryDownload: retry_download,
+    bus.RecordUpload: record_upload,
+    bus.RecordUploadFailure: record_upload_failure,
+    bus.PurgeDone: purge_done,
+}
+
+
+def apply(session: Session, command: bus.Message) -> dict:
+    """The reply's fields for one command; a refusal changes nothing."""
+    handler = HANDLERS.get(type(command))
+    if handler is None:
+        return {"ok": False, "errorCode": "notACommand", "error": f"not a command: {command.type}"}
+    try:
+        return handler(session, command)
+    except states.Refused as refusal:
+        return {"ok": False, "errorCode": refusal.code, "error": refusal.message,
+                "status": refusal.status.value if refusal.status is not None else None}

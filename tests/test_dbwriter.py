@@ -1,0 +1,73 @@
+"""The DB writer's batch commit against a real SQLite file: deadlines checked once the write lock is held,
+a second writer refused, a command the code cannot apply refused alone."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid as uuidlib
+
+import pytest
+
+from common import bus
+from common.config import Settings
+from services.dbwriter import handlers
+from services.dbwriter.service import DatabaseLocked, DBWriter, Request, hold_database_lock
+
+
+@pytest.fixture
+def writer(tmp_path):
+    settings = Settings(_env_file=None, SQLITEFILEPATH=tmp_path / "db" / "w.sqlite", VIDEODATAPATH=tmp_path / "data",
+                        RUNPATH=tmp_path / "run")
+    settings.create_folders()
+    writer = DBWriter(settings)
+    yield writer
+    writer.commands.close()
+    writer.events.close()
+
+
+def create(timeout: float) -> Request:
+    command = bus.CreateDownload(uuid=str(uuidlib.uuid4()), videoURL="http://example.com/v.mp4",
+                                 ytdlpParameters=[], deadline=time.time() + 60)
+    envelope = bus.Envelope(requestId=uuidlib.uuid4().hex, body=command, deadline=time.time() + timeout)
+    return Request.received(b"caller", envelope)
+
+
+def stored(writer: DBWriter) -> int:
+    with sqlite3.connect(writer.path) as connection:
+        return connection.execute("SELECT count(*) FROM downloads").fetchone()[0]
+
+
+def test_a_command_that_expires_while_sqlite_is_locked_is_not_committed(writer):
+    patient, impatient = create(timeout=30), create(timeout=1.0)
+    holder = sqlite3.connect(writer.path, timeout=10, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(1.5, holder.rollback)  # released after the impatient caller's deadline
+    releaser.start()
+    try:
+        replies = dict((reply.requestId, reply) for _, reply in writer.commit([patient, impatient], {}))
+    finally:
+        releaser.join()
+        holder.close()
+    assert replies[patient.envelope.requestId].ok
+    assert replies[impatient.envelope.requestId].errorCode == "requestExpired"
+    assert stored(writer) == 1
+
+
+def test_a_second_writer_is_refused_naming_the_holder(writer):
+    with pytest.raises(DatabaseLocked, match=r"pid \d+ on host .+ since "):
+        hold_database_lock(writer.path)
+
+
+def test_a_command_the_code_cannot_apply_is_refused_alone(writer, monkeypatch):
+    broken = bus.RetryDownload(uuid=str(uuidlib.uuid4()))
+
+    def crash(session, command):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(handlers.HANDLERS, bus.RetryDownload, crash)
+    good = create(timeout=30)
+    bad = Request.received(b"caller", bus.Envelope(requestId="bad", body=broken, deadline=time.time() + 30))
+    replies = {reply.requestId: reply for _, reply in writer.commit([good, bad], {})}
+    assert replies[good.envelope.requestId].ok and stored(writer) == 1
+    assert replies["bad"].errorCode == "internalError"

@@ -138,6 +138,9 @@ def test_containers_are_healthy_read_only_and_the_api_is_not_root(deployment):
     redirect = requests.get("http://127.0.0.1/videodownloader/x.mp4", allow_redirects=False, timeout=10)
     assert redirect.status_code == 301
     assert redirect.headers["Location"] == "https://127.0.0.1/videodownloader/x.mp4"
+    verbose = subprocess.run(["docker", "exec", API, "yt-dlp", "-v", "--ignore-config", "--simulate",
+                              "https://example.invalid/video.mp4"], capture_output=True, text=True, timeout=60)
+    assert "JS runtimes: deno-" in verbose.stderr  # the JavaScript runtime YouTube needs is in the image
     health = deployment.api("GET", "health")
     assert health.status_code == 200 and health.json()["status"] == "ok", health.text
 

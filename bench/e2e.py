@@ -73,9 +73,9 @@ def log_marks(marks: dict) -> dict[str, float]:
     return marks
 
 
-METUBE_REFERENCE = ("MeTube, measured by hand on 2026-11-26 on this kind of machine (same loopback media, "
+METUBE_REFERENCE = ("MeTube, as measured and reported in issue 20 (Nov 2026) on this kind of machine (same loopback media, "
                     "5 tries, same yt-dlp version): 4 MB mp4 0.37x, 20 MB mp4 0.43x of direct yt-dlp; idle PSS 62 MB, "
-                    "129 MB after downloads (issue 20).")
+                    "129 MB after downloads.")
 
 
 def end_to_end(quick: bool) -> tuple[Table, Table]:

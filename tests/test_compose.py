@@ -174,14 +174,14 @@ def test_healthchecks_dependencies_restart_policy(config):
     api_check = " ".join(service(config, API)["healthcheck"]["test"])
     assert "urllib.request" in api_check and "127.0.0.1" in api_check and "/api/health" in api_check
     web_check = service(config, WEB)["healthcheck"]["test"]
-    assert "curl" in web_check and "https://127.0.0.1:443/api/hello" in web_check
+    assert "curl" in web_check and "https://127.0.0.1:8443/api/hello" in web_check
     assert "http://127.0.0.1:9000/health" in service(config, S3)["healthcheck"]["test"]
     assert service(config, API)["depends_on"] == {S3: {"condition": "service_healthy"}}
     assert service(config, WEB)["depends_on"] == {API: {"condition": "service_healthy"}}
 
 
 def test_published_ports(config):
-    assert published_ports(service(config, WEB)) == {(443, 443), (80, 80)}
+    assert published_ports(service(config, WEB)) == {(443, 8443), (80, 8080)}
     assert published_ports(service(config, S3)) == {(9000, 9000)}
     assert not service(config, API).get("ports"), "the API is reached through nginx only"
 
@@ -396,7 +396,9 @@ def test_container_configuration_passes_nginx_syntax_check(config, tmp_path):
                               capture_output=True, text=True, check=True).stdout
         assert real == rendered
     (conf_d / "prt-videodownloader.conf").write_text(rendered)
-    shutil.copy(REDIRECT_CONF, conf_d / "prt-http-redirect.conf")
+    for name in re.findall(r"\$\{(\w+)\}", REDIRECT_CONF.read_text()):
+        assert name in container_values, f"the nginx container does not set {name}"
+    (conf_d / "prt-http-redirect.conf").write_text(render(REDIRECT_CONF, values))
     shutil.copy(ROOT / "ops" / "nginx" / "prt-proxy-headers.conf", include_dir / "prt-proxy-headers.conf")
     main = tmp_path / "nginx.conf"
     main.write_text(f"""

@@ -126,12 +126,15 @@ def deployment(tmp_path_factory, media_folder):
         compose("down", env_file)
 
 
-def test_containers_are_healthy_read_only_and_the_api_is_not_root(deployment):
+def test_containers_are_healthy_read_only_and_none_runs_as_root(deployment):
     for name in (API, NGINX, S3):
         assert docker("inspect", "-f", "{{.State.Health.Status}}", name).strip() == "healthy"
     for name in (API, NGINX):
         assert docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", name).strip() == "true"
     assert docker("exec", API, "id", "-u").strip() == "10100"
+    assert docker("exec", NGINX, "id", "-u").strip() == "101"
+    assert docker("exec", S3, "id", "-u").strip() != "0"
+    assert "root" not in docker("top", NGINX, "-o", "user,pid").split()  # master and workers alike
     refused = subprocess.run(["docker", "exec", API, "touch", "/opt/prt/prt-videodownloader/app/x"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "Read-only file system" in refused.stderr

@@ -7,6 +7,11 @@ set -eu
 certificate=${NGINX_TLS_CERTIFICATE:-/etc/nginx/tls/tls.crt}
 key=${NGINX_TLS_KEY:-/etc/nginx/tls/tls.key}
 if [ -s "$certificate" ] && [ -s "$key" ]; then
+    if [ ! -r "$certificate" ] || [ ! -r "$key" ]; then
+        echo "$0: nginx runs as uid $(id -u) and cannot read $certificate or $key: make them readable by it," \
+             "e.g. chown $(id -u):$(id -g) both (docs/deployment.md, Certificate)" >&2
+        exit 1
+    fi
     echo "$0: using the certificate $certificate"
     exit 0
 fi
@@ -32,6 +37,11 @@ if [ -n "${NGINX_TLS_SELFSIGNED_NAMES:-}" ]; then
     names="$names,$NGINX_TLS_SELFSIGNED_NAMES"
 fi
 mkdir -p "$(dirname "$certificate")" "$(dirname "$key")"
+if [ ! -w "$(dirname "$certificate")" ] || [ ! -w "$(dirname "$key")" ]; then
+    echo "$0: nginx runs as uid $(id -u) and cannot write a self-signed certificate into $(dirname "$certificate"):" \
+         "chown that folder to $(id -u):$(id -g), or mount tls.crt and tls.key there" >&2
+    exit 1
+fi
 umask 077
 openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=${host:-localhost}" \
     -addext "subjectAltName=$names" -keyout "$key.new" -out "$certificate.new" 2>/dev/null

@@ -72,7 +72,7 @@ FAILURE_CLASSES: dict[str, FailureClass] = {
     "runnerLost": FailureClass(
         "`PRT_VIDEODOWNLOADER_MAXATTEMPTS` attempts were each cut short by the service itself (a runner, its "
         "yt-dlp process or the whole service stopped under it)",
-        "The download was interrupted by a failure of the service {attempts} times and was given up.", True),
+        "The download was given up after {attempts} cut short by a failure of the service.", True),
     "refusedParameters": FailureClass(
         "The runner's final check of the yt-dlp command line built from the stored parameters refused it; "
         "yt-dlp was not run",
@@ -108,10 +108,11 @@ def person_message(code: str, http_status: int | None = None, seconds: float | N
     template = FAILURE_CLASSES.get(code, FAILURE_CLASSES[DEFAULT_CODE]).sentence
     return template.format(status=f" (HTTP {http_status})" if http_status else "",
                            seconds=f"{seconds:g}" if seconds is not None else "the",
-                           attempts=attempts if attempts is not None else "several")
+                           attempts="several attempts" if attempts is None else
+                           f"{attempts} attempt" + ("" if attempts == 1 else "s"))
 
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(/[^\s'\"():,;]+)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~=?&%+-])(/[^\s'\"():,;]+)")
 
 
 def scrub_detail(text: str | None, folders: Iterable[Path] = ()) -> str | None:

@@ -17,7 +17,7 @@ depends_on = None
 
 LEGACY_CLASSES = (  # (errorMessage LIKE, errorCode, errorMessage, retryable) of rows FAILED before 0005
     ("gave up after %", "runnerLost",
-     "The download was interrupted by a failure of the service several times and was given up.", 1),
+     "The download was given up after several attempts cut short by a failure of the service.", 1),
     ("stalled:%", "stalled", "The download stalled: nothing happened for the seconds allowed.", 1),
     ("stopped after %", "tooSlow", "The download took longer than the seconds allowed.", 1),
     ("refused:%", "refusedParameters",

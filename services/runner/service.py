@@ -187,7 +187,8 @@ class Job(threading.Thread):
             return Outcome.failed(failures.DEFAULT_CODE, "the downloaded file could not be checked", video=video)
         path, problem = check_final_file(output.reported_file, uuid, settings.VIDEODATAPATH, output.probe_problem)
         if problem:
-            return Outcome.failed("notMedia" if output.probe_problem else failures.DEFAULT_CODE, problem, video=video)
+            return Outcome.failed("notMedia" if problem == output.probe_problem else failures.DEFAULT_CODE, problem,
+                                  video=video)
         if video.get("videoDurationSeconds") is None and output.probe_duration:
             video["videoDurationSeconds"] = round(output.probe_duration, 3)
         thumbnail = keep_thumbnail(output.info.get("thumbnails.:.filepath"), uuid, settings.VIDEODATAPATH, path,

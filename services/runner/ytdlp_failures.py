@@ -27,6 +27,7 @@ _REMOVED = ("has been removed", "was removed", "been deleted", "does not exist",
             "video not found", "terminated")
 _FORMAT_NOT_OFFERED = "Requested format is not available"
 _MAX_FILESIZE = "larger than max-filesize"
+_MIN_FILESIZE = "smaller than min-filesize"
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,9 @@ class FailureRecorder:
             return report_retry(e, count, retries, **kwargs)
 
         def watched_screen(downloader, message, *args, **kwargs):
-            if _MAX_FILESIZE in str(message):
-                recorder.set("fileTooLarge", None, str(message).strip().removeprefix("[download] "))
+            for words, code in ((_MAX_FILESIZE, "fileTooLarge"), (_MIN_FILESIZE, "ytdlpError")):
+                if words in str(message):  # yt-dlp only says so, and ends without a file
+                    recorder.set(code, None, str(message).strip().removeprefix("[download] "))
             return screen(downloader, message, *args, **kwargs)
 
         def tagged_login_required(extractor, *args, **kwargs):

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _SIGN_IN = ("--cookies", "sign in", "sign-in", "log in", "login", "logged in", "registered users",
             "confirm your age", "age-restricted", "age restricted", "not a bot", "captcha")
-_UNAVAILABLE = ("premiere", "will begin",
-                "not currently live", "is upcoming", "members-only", "members only", "this live event",
-                "video unavailable", "is not available", "not available anymore")
+_UNAVAILABLE = ("premiere", "will begin", "not currently live", "is upcoming", "members-only", "members only",
+                "this live event", "video unavailable", "is not available", "not available anymore")
 _REMOVED = ("has been removed", "was removed", "been deleted", "does not exist", "no longer available",
             "video not found", "terminated")
 _FORMAT_NOT_OFFERED = "Requested format is not available"

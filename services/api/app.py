@@ -23,7 +23,7 @@ from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
 from services.api.schemas import (
-    DeleteDownloadResponse, DownloadFailedErrorResponse, DownloadRef, DownloadStatusResponse, ErrorResponse, HealthResponse,
+    DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse, HealthResponse,
     HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse,
     PublicURLQuery, PublicURLResponse, URLTypeEnum)
 
@@ -261,7 +261,7 @@ def create_app(settings: Settings) -> OpenAPI:
 
     @app.get("/api/getVideoDownloadPublicURL", operation_id="getVideoDownloadPublicURL", tags=[downloads_tag],
              summary="A public link to a COMPLETED download, over HTTPS (nginx) or S3",
-             responses={200: PublicURLResponse, 418: DownloadFailedErrorResponse})
+             responses={200: PublicURLResponse, **ERRORS})
     def get_public_url(query: PublicURLQuery):
         with read_session(backend) as session:
             row = session.execute(select(Download).where(Download.uuid == query.videoDownloadUUID)).scalar_one_or_none()

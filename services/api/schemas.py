@@ -12,14 +12,11 @@ class ErrorResponse(BaseModel):
     """Every error, whatever its cause, is HTTP 418 with this body."""
     errorCode: str = Field(..., description="Stable camelCase code, e.g. invalidVideoURL, downloadNotFound")
     errorMessage: str = Field(..., description="What went wrong, for a human")
-
-
-class DownloadFailedErrorResponse(ErrorResponse):
-    """getVideoDownloadPublicURL's errors; with errorCode downloadFailed, also why the download failed."""
     downloadErrorCode: str | None = Field(
-        None, description="downloadFailed only: the download's errorCode (see the README's table of error codes)")
-    retryable: bool | None = Field(None, description="downloadFailed only: retryDownload may succeed as it is")
-    errorDetail: str | None = Field(None, description="downloadFailed only: yt-dlp's own last error line, no paths")
+        None, description="Only with downloadFailed: the download's errorCode (see the README's table of error codes)")
+    retryable: bool | None = Field(None, description="Only with downloadFailed: retryDownload may succeed as it is")
+    errorDetail: str | None = Field(None, description="Only with downloadFailed: yt-dlp's own last error line, "
+                                                      "no paths")
 
 
 class HelloResponse(BaseModel):

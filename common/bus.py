@@ -58,8 +58,17 @@ class FinishDownload(Message):
     status: Literal["COMPLETED", "FAILED"]
     sizeInBytes: int | None = None
     fileName: str | None = None
-    errorMessage: str | None = None
+    errorMessage: str | None = Field(None, description="FAILED: one sentence for a person (common/failures.py).")
     attemptToken: str | None = None
+    errorCode: str | None = Field(None, description="FAILED: one of common.failures.FAILURE_CLASSES.")
+    errorDetail: str | None = Field(None, description="FAILED: yt-dlp's (or the runner's) technical line, no paths.")
+    retryable: bool | None = None
+    videoTitle: str | None = None
+    videoDurationSeconds: float | None = None
+    videoUploader: str | None = None
+    extractor: str | None = None
+    webpageURL: str | None = None
+    thumbnailFileName: str | None = Field(None, description="COMPLETED: <uuid>.jpg next to the video, if written.")
 
 
 class RequeueDownload(Message):
@@ -68,6 +77,8 @@ class RequeueDownload(Message):
     uuid: str
     reason: str
     maxAttempts: int
+    reasonCode: str | None = Field(
+        None, description="One of common.failures.REQUEUE_REASONS: why the attempt was lost (runnerLost at the limit).")
 
 
 class RecordUpload(Message):

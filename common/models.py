@@ -71,6 +71,15 @@ class Download(Base):
     s3UploadError: Mapped[str | None] = mapped_column(Text)
     attemptToken: Mapped[str | None] = mapped_column(String(64))
     idempotencyKey: Mapped[str | None] = mapped_column(String(255))
+    errorCode: Mapped[str | None] = mapped_column(String(32))
+    errorDetail: Mapped[str | None] = mapped_column(Text)
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
+    videoTitle: Mapped[str | None] = mapped_column(Text)
+    videoDurationSeconds: Mapped[float | None] = mapped_column(Float)
+    videoUploader: Mapped[str | None] = mapped_column(Text)
+    extractor: Mapped[str | None] = mapped_column(String(64))
+    webpageURL: Mapped[str | None] = mapped_column(Text)
+    thumbnailFileName: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),

@@ -234,6 +234,10 @@ PROGRESS_MARKER = "PRT-PROGRESS "
 FILE_MARKER = "PRT-FILE "
 DONE_MARKER = "PRT-DONE "  # printed by the warm process after yt-dlp's main, with its exit code
 PROBE_MARKER = "PRT-PROBE "  # the warm process's media check of the reported file
+FAILURE_MARKER = "PRT-FAILURE "  # the warm process's class of yt-dlp's last error (services/runner/ytdlp_failures)
+INFO_MARKER = "PRT-INFO "  # what yt-dlp learnt about the video, printed once the file is in place
+INFO_FIELDS = "title,duration,uploader,extractor,webpage_url,thumbnails.:.filepath"
+THUMBNAIL_EXTENSION = "jpg"
 DEFAULT_FORMAT = ["--format", "bv*+ba/b", "--merge-output-format", "mp4"]
 
 
@@ -245,6 +249,8 @@ def build_command_line(uuid: str, video_url: str, user_arguments: list[str], dat
         "--no-mtime", "--no-exec", "--no-batch-file", "--no-cookies", "--no-write-info-json",
         "--progress", "--progress-template", f"download:{PROGRESS_MARKER}%(progress)j",
         "--print", f"after_move:{FILE_MARKER}%(filepath)j",
+        "--print", f"after_move:{INFO_MARKER}%(.{{{INFO_FIELDS}}})j",
+        "--write-thumbnail", "--convert-thumbnails", THUMBNAIL_EXTENSION,
         "--paths", f"home:{data_path}", "--paths", f"temp:{partial_path}",
         *(argument for kind, template in _output_templates(uuid).items()
           for argument in ("--output", template if kind == "default" else f"{kind}:{template}")),
@@ -324,6 +330,8 @@ def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_pa
         raise CommandLineViolation("it would load yt-dlp plugins")
     if options.update_self:
         raise CommandLineViolation("it would update yt-dlp")
+    if not ydl.get("writethumbnail") or options.convertthumbnails != THUMBNAIL_EXTENSION:
+        raise CommandLineViolation(f"its thumbnail is not written as <uuid>.{THUMBNAIL_EXTENSION}")
 
 
 def _check_urls(urls: list[str], video_url: str) -> None:

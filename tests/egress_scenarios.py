@@ -113,7 +113,8 @@ def main() -> None:
         if response.status_code == 200:
             try:
                 item = stack.wait_until_final(response.json()["downloadUUID"], timeout=90)
-                result.update(downloadStatus=item["downloadStatus"], errorMessage=item.get("errorMessage"))
+                result.update(downloadStatus=item["downloadStatus"], errorMessage=item.get("errorMessage"),
+                              errorCode=item.get("errorCode"), errorDetail=item.get("errorDetail"))
             except AssertionError as error:  # still running: the test says so instead of stopping here
                 result.update(downloadStatus="NOT FINISHED", errorMessage=str(error))
         result["trap"] = trap.connections - before

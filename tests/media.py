@@ -55,15 +55,27 @@ def generate_media(folder: Path) -> Path:
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c", "copy", "-f",
                         "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", "0",
                         str(dash / "manifest.mpd")], check=True)
+    if not (folder / "thumb.jpg").exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x180", "-frames:v",
+                        "1", str(folder / "thumb.jpg")], check=True)
     (folder / "notes.txt").write_text("just some text, not a video\n" * 20)
     (folder / "page.html").write_text("<!doctype html><html><head><title>No video here</title></head>"
                                       "<body><p>Nothing to see.</p></body></html>")
     return folder
 
 
+OG_TITLE = "A test clip & its thumbnail"
+OG_PAGE = ("<!doctype html><html><head><title>Page title</title>"
+           f'<meta property="og:title" content="{OG_TITLE.replace("&", "&amp;")}">'
+           '<meta property="og:image" content="{base}/thumb.jpg"></head>'
+           '<body><video src="{base}/clip.mp4" controls></video></body></html>')
+
+
 class MediaHandler(SimpleHTTPRequestHandler):
     """Serves the media folder; /slow/<file> is throttled, /crawl/<file> ten times more, /stall/<file> stops
-    sending after a few bytes, /redirect?to=<url> redirects. Every request is recorded for the tests."""
+    sending after a few bytes, /redirect?to=<url> redirects, /status/<code> answers that HTTP status, and
+    /og-video.html is a page with a <video> and og:title, og:image (absolute URLs on this server, as sites
+    write them). Every request is recorded for the tests."""
 
     server: "MediaServer"
 
@@ -80,10 +92,23 @@ class MediaHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if path.startswith("/status/") and path[len("/status/"):].split("/")[0].isdigit():
+            self.send_error(int(path[len("/status/"):].split("/")[0]))
+            return
+        if path == "/og-video.html":
+            return self._send_page(OG_PAGE.format(base=f"http://{self.headers.get('Host')}"))
         for prefix, mode in (("/slow/", "slow"), ("/crawl/", "crawl"), ("/stall/", "stall")):
             if path.startswith(prefix):
                 return self._send_throttled(path[len(prefix):], mode)
         return super().do_GET()
+
+    def _send_page(self, html: str) -> None:
+        body = html.encode()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send_throttled(self, name: str, mode: str) -> None:
         file = Path(self.directory) / name

@@ -65,7 +65,7 @@ def test_redirects_to_local_hosts_fail_as_blocked_and_reach_nothing(scenarios, h
     result = scenarios[f"redirect to {host}"]
     assert result["downloadStatus"] == "FAILED", result
     if not host.startswith("["):  # yt-dlp cannot parse an IPv6 literal Location (NAMES cover those addresses)
-        assert result["errorMessage"].startswith(BLOCKED_ADDRESS), result
+        assert result["errorCode"] == "blockedAddress" and result["errorDetail"].startswith(BLOCKED_ADDRESS), result
     assert result["trap"] == 0, result
 
 
@@ -75,14 +75,14 @@ def test_hls_keys_and_segments_on_blocked_addresses_are_never_fetched(scenarios,
     hands to ffmpeg (SAMPLE-AES, live): FAILED as blocked, and not one connection reaches the trap."""
     result = scenarios[f"HLS {case}"]
     assert result["downloadStatus"] == "FAILED", result
-    assert result["errorMessage"].startswith(BLOCKED_ADDRESS), result
+    assert result["errorCode"] == "blockedAddress" and result["errorDetail"].startswith(BLOCKED_ADDRESS), result
     assert result["trap"] == 0, result
 
 
 def test_dash_segments_on_a_blocked_address_are_never_fetched(scenarios):
     result = scenarios["DASH dash-segments-blocked"]
     assert result["downloadStatus"] == "FAILED", result
-    assert result["errorMessage"].startswith(BLOCKED_ADDRESS), result
+    assert result["errorCode"] == "blockedAddress" and result["errorDetail"].startswith(BLOCKED_ADDRESS), result
     assert result["trap"] == 0, result
 
 

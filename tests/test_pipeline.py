@@ -60,16 +60,16 @@ def test_throttled_download_reports_increasing_progress(stack, media):
     assert seen == sorted(seen) and 0 <= seen[0] < seen[-1] <= 100, seen
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("/missing.mp4", "404"),
-    ("/page.html", "Unsupported URL"),
-    ("/notes.txt", "not serve a video"),
+@pytest.mark.parametrize("path,code,expected", [
+    ("/missing.mp4", "videoNotFound", "404"),
+    ("/page.html", "unsupportedURL", "Unsupported URL"),
+    ("/notes.txt", "notMedia", "not serve a video"),
 ])
-def test_urls_without_video_fail_with_a_message_and_leave_no_file(stack, media, path, expected):
+def test_urls_without_video_fail_with_a_message_and_leave_no_file(stack, media, path, code, expected):
     uuid = stack.start_download(f"{media.url}{path}")
     item = stack.wait_until_final(uuid)
     assert item["downloadStatus"] == "FAILED", item
-    assert expected in item["errorMessage"], item["errorMessage"]
+    assert item["errorCode"] == code and expected in item["errorDetail"], item
     assert leftover_files(stack, uuid) == []
     failed = stack.public_url(uuid)
     assert failed.status_code == 418 and failed.json()["errorCode"] == "downloadFailed"
@@ -183,7 +183,9 @@ def test_stored_parameters_that_break_the_command_line_fail_before_ytdlp_runs(st
         for uuid in hostile:
             item = stack.wait_until_final(uuid)
             assert item["downloadStatus"] == "FAILED", item
-            message = item["errorMessage"]
+            assert (item["errorCode"], item["retryable"]) == ("refusedParameters", False), item
+            assert "yt-dlp was not run" in item["errorMessage"]
+            message = item["errorDetail"]
             assert "yt-dlp was not run" in message and "URLs instead of the download's one" in message, message
             assert str(stack.folder) not in message and str(APP_DIR) not in message
             assert f"download={uuid} refused before yt-dlp ran" in stack.logs()
@@ -222,7 +224,9 @@ def test_stalled_download_is_killed_and_failed(media):
     with Stack(PRT_VIDEODOWNLOADER_STALLTIMEOUTSECONDS="3") as stack:
         uuid = stack.start_download(f"{media.url}/stall/long.mp4")
         item = stack.wait_until_final(uuid, timeout=60)
-        assert item["downloadStatus"] == "FAILED" and "stalled" in item["errorMessage"], item
+        assert item["downloadStatus"] == "FAILED" and item["errorCode"] == "stalled" and item["retryable"], item
+        assert item["errorMessage"] == "The download stalled: nothing happened for 3 seconds.", item
+        assert item["errorDetail"].startswith("stalled: yt-dlp printed nothing for 3 seconds"), item
         assert leftover_files(stack, uuid) == []
 
 

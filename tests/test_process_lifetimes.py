@@ -139,6 +139,7 @@ def test_a_ytdlp_process_killed_by_someone_else_is_run_again_then_given_up_on(me
         kill_attempt(doomed, 2)
         item = stack.wait_until_final(doomed, timeout=60)
         assert item["downloadStatus"] == "FAILED" and item["attempts"] == 2, item
-        assert item["errorMessage"].startswith("gave up after 2 attempts: runner lost its yt-dlp process: "
-                                               "killed by SIGKILL"), item["errorMessage"]
+        assert (item["errorCode"], item["retryable"]) == ("runnerLost", True), item
+        assert item["errorDetail"].startswith("gave up after 2 attempts: runner lost its yt-dlp process: "
+                                              "killed by SIGKILL"), item["errorDetail"]
         wait_for(lambda: not list(stack.data.rglob(f"{doomed}*")), timeout=10, message="its partial files removed")

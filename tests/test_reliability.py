@@ -59,7 +59,8 @@ def test_downloads_fail_with_a_true_reason_after_max_attempts(media):
             wait_for(lambda: stack.pid("runner") not in (None, pid), timeout=30, message="runner restarted")
         item = stack.wait_until_final(uuid, timeout=60)
         assert item["downloadStatus"] == "FAILED" and item["attempts"] == 2
-        assert "gave up after 2 attempts" in item["errorMessage"] and "runner" in item["errorMessage"]
+        assert (item["errorCode"], item["retryable"]) == ("runnerLost", True), item
+        assert "gave up after 2 attempts" in item["errorDetail"] and "runner" in item["errorDetail"]
 
 
 def test_whole_restart_with_twenty_downloads_queued_or_running(media):
@@ -109,7 +110,10 @@ def test_full_disk_fails_the_download_cleanly(small_disk, media):
         uuid = stack.start_download(f"{media.url}/long.mp4?disk-full")
         item = stack.wait_until_final(uuid)
         assert item["downloadStatus"] == "FAILED"
-        assert "No space left on device" in item["errorMessage"], item["errorMessage"]
+        assert (item["errorCode"], item["retryable"]) == ("diskFull", True), item
+        assert item["errorMessage"] == "The server ran out of disk space during the download."
+        assert "No space left on device" in item["errorDetail"], item["errorDetail"]
+        assert str(small_disk) not in item["errorDetail"]
         assert not list(small_disk.glob(f"**/{uuid}*"))  # the partial file is gone
         other = stack.start_download(f"{media.url}/clip.mp4?after-disk-full")  # small enough to fit
         assert stack.wait_until_final(other)["downloadStatus"] == "COMPLETED"

@@ -86,3 +86,34 @@ def test_presigned_links_are_signed_for_the_public_endpoint_moto_stand_in(media)
             assert requests.get(answer["publicURL"], timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_a_thumbnail_is_uploaded_with_its_video_and_deleted_with_it_moto_stand_in(media):
+    import boto3
+    from botocore.config import Config
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        with Stack(**s3_settings(port)) as stack:
+            bucket = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="testaccess",
+                                  aws_secret_access_key="testsecret", region_name="us-east-1",
+                                  config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+            def keys() -> set[str]:
+                listed = bucket.list_objects_v2(Bucket="prt-test-videos")
+                return {entry["Key"] for entry in listed.get("Contents", [])}
+
+            uuid = stack.start_download(f"{media.url}/og-video.html")
+            item = stack.wait_until_final(uuid)
+            assert item["downloadStatus"] == "COMPLETED" and item["thumbnailURL"].endswith(f"/{uuid}.jpg"), item
+            wait_for(lambda: stack.download(uuid)["s3Available"], timeout=30, message="the upload")
+            assert {f"{uuid}.mp4", f"{uuid}.jpg"} <= keys()  # the thumbnail is there once the link is
+            thumbnail = bucket.get_object(Bucket="prt-test-videos", Key=f"{uuid}.jpg")["Body"].read()
+            assert thumbnail == (stack.data / f"{uuid}.jpg").read_bytes()
+            assert requests.post(f"{stack.api}/api/deleteDownload", json={"videoDownloadUUID": uuid},
+                                 timeout=10).ok
+            wait_for(lambda: not {f"{uuid}.mp4", f"{uuid}.jpg"} & keys(), timeout=30, message="both objects gone")
+    finally:
+        server.stop()

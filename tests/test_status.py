@@ -172,7 +172,8 @@ def test_failed_after_max_attempts_keeps_no_partial_files(media):
         runner = stack.pid("runner")
         os.kill(runner, signal.SIGKILL)
         item = stack.wait_until_final(uuid, timeout=60)
-        assert item["downloadStatus"] == "FAILED" and "gave up after 1 attempts" in item["errorMessage"]
+        assert item["downloadStatus"] == "FAILED" and item["errorCode"] == "runnerLost"
+        assert item["errorDetail"].startswith("gave up after 1 attempts: the runner"), item
         wait_for(lambda: not files_of(stack, uuid), timeout=30, message="the partial files to be removed")
 
 
@@ -338,7 +339,9 @@ def test_download_longer_than_max_duration_is_stopped_and_failed(media):
         uuid = stack.start_download(f"{media.url}/slow/long.mp4?too-long")
         item = stack.wait_until_final(uuid, timeout=60)
         assert item["downloadStatus"] == "FAILED", item
-        assert "PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS" in item["errorMessage"], item["errorMessage"]
+        assert (item["errorCode"], item["retryable"]) == ("tooSlow", True), item
+        assert item["errorMessage"] == "The download took longer than the 2 seconds allowed."
+        assert "PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS" in item["errorDetail"], item["errorDetail"]
         assert item["attempts"] == 1
         wait_for(lambda: not files_of(stack, uuid), timeout=10, message="the partial files to go")
         wait_for(lambda: "/slow/long.mp4?too-long" not in media.active, timeout=10, message="the transfer to stop")

@@ -115,6 +115,8 @@ def test_every_allowed_option_keeps_the_invariants(option, paths):
     (["--print-to-file", "title", "/tmp/x"], "--print-to-file"),
     (["http://127.0.0.1:9/other.mp4"], "2 URLs"),
     (["--no-such-option"], "cannot parse"),
+    (["--no-write-thumbnail"], "thumbnail is not written as <uuid>.jpg"),
+    (["--convert-thumbnails", "png"], "thumbnail is not written as <uuid>.jpg"),
 ])
 def test_each_invariant_is_enforced_on_the_complete_command_line(extra, broken, paths):
     with pytest.raises(CommandLineViolation) as violation:

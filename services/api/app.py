@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common import bus
+from common import bus, failures
 from common.config import Settings
 from common.db import ReadOnlyDatabase
 from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
@@ -40,13 +40,13 @@ HTTP_ERROR_CODES = {400: "invalidRequest", 404: "notFound", 405: "methodNotAllow
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, **extra):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.extra = code, message, extra
 
 
-def error_response(code: str, message: str):
-    response = jsonify(errorCode=code, errorMessage=message)
+def error_response(code: str, message: str, **extra):
+    response = jsonify(errorCode=code, errorMessage=message, **extra)
     response.status_code = 418
     return response
 
@@ -141,7 +141,7 @@ def create_app(settings: Settings) -> OpenAPI:
 
     @app.errorhandler(ApiError)
     def on_api_error(error: ApiError):
-        return error_response(error.code, error.message)
+        return error_response(error.code, error.message, **error.extra)
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException):
@@ -257,7 +257,7 @@ def create_app(settings: Settings) -> OpenAPI:
         statement = statement.order_by(Download.createdAt.desc(), Download.id.desc()).limit(query.maxResults)
         with read_session(backend) as session:
             rows = session.execute(statement).all()
-        return {"downloads": [download_item(row) for row in rows]}
+        return {"downloads": [download_item(row, settings.HTTPSBASEURL) for row in rows]}
 
     @app.get("/api/getVideoDownloadPublicURL", operation_id="getVideoDownloadPublicURL", tags=[downloads_tag],
              summary="A public link to a COMPLETED download, over HTTPS (nginx) or S3",
@@ -270,7 +270,9 @@ def create_app(settings: Settings) -> OpenAPI:
         if query.URLType == URLTypeEnum.S3 and not settings.s3_enabled:
             raise ApiError("s3NotConfigured", "S3 publishing is not configured on this server")
         if row.status == DownloadStatusEnum.FAILED:
-            raise ApiError("downloadFailed", f"the download failed: {row.errorMessage}")
+            failure = failure_fields(row)
+            raise ApiError("downloadFailed", failure["errorMessage"], downloadErrorCode=failure["errorCode"],
+                           retryable=failure["retryable"], errorDetail=failure["errorDetail"])
         if row.status != DownloadStatusEnum.COMPLETED:
             raise ApiError("downloadNotReady", f"the download is {row.status.value}; try again when it is COMPLETED")
         if query.URLType == URLTypeEnum.HTTPS:
@@ -305,10 +307,20 @@ class read_session:
 LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdlpParameters, Download.sizeInBytes,
                 Download.progress, Download.speedBytesPerSecond, Download.etaSeconds, Download.errorMessage,
                 Download.fileName, Download.attempts, Download.s3UploadedAt, Download.s3UploadError,
-                Download.createdAt, Download.updatedAt)
+                Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
+                Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
+                Download.webpageURL, Download.thumbnailFileName)
 
 
-def download_item(row) -> dict:
+def failure_fields(row) -> dict:
+    """errorCode, errorMessage, errorDetail and retryable of a FAILED row (a row without a code: ytdlpError)."""
+    code = row.errorCode or failures.DEFAULT_CODE
+    return {"errorCode": code, "errorMessage": row.errorMessage or failures.person_message(code),
+            "errorDetail": row.errorDetail,
+            "retryable": row.retryable if row.retryable is not None else failures.is_retryable(code)}
+
+
+def download_item(row, https_base_url: str) -> dict:
     """One listDownloads item (the DownloadItem schema), built from plain columns: at 1000 rows per answer,
     ORM objects and a pydantic model per row cost more than the query."""
     item = {
@@ -319,5 +331,10 @@ def download_item(row) -> dict:
         "s3Available": row.s3UploadedAt is not None,
         "s3UploadError": row.s3UploadError if row.s3UploadedAt is None else None,
         "createdAt": bus.iso(row.createdAt), "updatedAt": bus.iso(row.updatedAt),
+        "videoTitle": row.videoTitle, "videoDurationSeconds": row.videoDurationSeconds,
+        "videoUploader": row.videoUploader, "extractor": row.extractor, "webpageURL": row.webpageURL,
+        "thumbnailURL": f"{https_base_url}/{row.thumbnailFileName}" if row.thumbnailFileName else None,
     }
+    if row.status == DownloadStatusEnum.FAILED:
+        item.update(failure_fields(row))
     return {key: value for key, value in item.items() if value is not None}

@@ -12,6 +12,11 @@ class ErrorResponse(BaseModel):
     """Every error, whatever its cause, is HTTP 418 with this body."""
     errorCode: str = Field(..., description="Stable camelCase code, e.g. invalidVideoURL, downloadNotFound")
     errorMessage: str = Field(..., description="What went wrong, for a human")
+    downloadErrorCode: str | None = Field(
+        None, description="Only with downloadFailed: the download's errorCode (see the README's table of error codes)")
+    retryable: bool | None = Field(None, description="Only with downloadFailed: retryDownload may succeed as it is")
+    errorDetail: str | None = Field(None, description="Only with downloadFailed: yt-dlp's own last error line, "
+                                                      "no paths")
 
 
 class HelloResponse(BaseModel):
@@ -57,7 +62,19 @@ class DownloadItem(BaseModel):
     progress: float | None = Field(None, ge=0, le=100)
     speedBytesPerSecond: float | None = None
     etaSeconds: int | None = None
-    errorMessage: str | None = Field(None, description="Why a FAILED download failed")
+    errorMessage: str | None = Field(None, description="FAILED: why, in one sentence for a person")
+    errorCode: str | None = Field(None, description="FAILED: the error class (see the README's table of error codes)")
+    errorDetail: str | None = Field(None, description="FAILED: yt-dlp's own last error line (or the service's), "
+                                                      "paths removed")
+    retryable: bool | None = Field(None, description="FAILED: whether retryDownload may succeed without changes")
+    videoTitle: str | None = Field(None, description="The title yt-dlp found (a bare file: its name without "
+                                                     "extension)")
+    videoDurationSeconds: float | None = Field(None, ge=0, description="yt-dlp's duration, else the file's")
+    videoUploader: str | None = Field(None, description="The uploader yt-dlp found, when the site names one")
+    extractor: str | None = Field(None, description="yt-dlp's extractor that handled the URL (generic, youtube...)")
+    webpageURL: str | None = Field(None, description="The page of the video, as yt-dlp names it")
+    thumbnailURL: str | None = Field(None, description="HTTPS link to the thumbnail (<uuid>.jpg), when the site has "
+                                                       "one")
     fileName: str | None = None
     attempts: int
     s3Available: bool = Field(False, description="True once the file is in the S3 bucket (S3 link available)")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common import bus, metrics, states
+from common import bus, failures, metrics, states
 from common.models import Download, DownloadStatusEnum as S, Purge, utcnow
 
 log = logging.getLogger("dbwriter")
@@ -110,16 +110,29 @@ def finish_download(session: Session, command: bus.FinishDownload) -> dict:
                              f"{row.status.value}, attempt {row.attempts}", row.status)
     states.check("FinishDownload", row.status, target)
     if target == S.COMPLETED:
-        row.progress, row.sizeInBytes, row.fileName, row.errorMessage = (100.0, command.sizeInBytes,
-                                                                         command.fileName, None)
+        row.progress, row.sizeInBytes, row.fileName = 100.0, command.sizeInBytes, command.fileName
+        set_failure(row, None)
+        row.thumbnailFileName = command.thumbnailFileName
     else:
-        row.errorMessage = command.errorMessage or "download failed"
+        code = command.errorCode or failures.DEFAULT_CODE
+        set_failure(row, code, command.errorMessage or failures.person_message(code), command.errorDetail,
+                    command.retryable if command.retryable is not None else failures.is_retryable(code))
+        row.thumbnailFileName = None  # the runner removed every file of a failed attempt
+    row.videoTitle, row.videoDurationSeconds, row.videoUploader = (
+        command.videoTitle, command.videoDurationSeconds, command.videoUploader)
+    row.extractor, row.webpageURL = command.extractor, command.webpageURL
     move(session, row, "FinishDownload", target)
     if target == S.COMPLETED:
         _info(session, "download=%s COMPLETED file=%s size=%s", row.uuid, row.fileName, row.sizeInBytes)
     else:
-        _info(session, "download=%s FAILED: %s", row.uuid, row.errorMessage)
+        _info(session, "download=%s FAILED %s: %s", row.uuid, row.errorCode, row.errorDetail or row.errorMessage)
     return {"ok": True, "attempt": row.attempts, "status": row.status.value}
+
+
+def set_failure(row: Download, code: str | None, message: str | None = None, detail: str | None = None,
+                retryable: bool | None = None) -> None:
+    """The four fields of a FAILED download together (all None otherwise)."""
+    row.errorCode, row.errorMessage, row.errorDetail, row.retryable = code, message, detail, retryable
 
 
 def requeue_download(session: Session, command: bus.RequeueDownload) -> dict:
@@ -129,9 +142,12 @@ def requeue_download(session: Session, command: bus.RequeueDownload) -> dict:
         return {"ok": True, "attempt": row.attempts, "status": row.status.value}
     if row.status == S.DOWNLOADING and row.attempts >= command.maxAttempts:
         states.check("RequeueDownload", row.status, S.FAILED)
-        row.errorMessage = f"gave up after {row.attempts} attempts: {command.reason}"
+        code = failures.REQUEUE_FAILURE_CODE  # every requeue reason is the service's own failure
+        set_failure(row, code, failures.person_message(code, attempts=row.attempts),
+                    f"gave up after {row.attempts} attempts: {command.reason}", failures.is_retryable(code))
         move(session, row, "RequeueDownload", S.FAILED)
-        _info(session, "download=%s FAILED: %s", row.uuid, row.errorMessage)
+        _info(session, "download=%s FAILED %s (%s): %s", row.uuid, code, command.reasonCode or "-",
+              row.errorDetail)
     else:
         move(session, row, "RequeueDownload", S.PENDING)
         row.progress, row.speedBytesPerSecond, row.etaSeconds = None, None, None
@@ -169,7 +185,8 @@ def retry_download(session: Session, command: bus.RetryDownload) -> dict:
                              f"only FAILED or CANCELLED downloads can be retried; this one is {row.status.value}",
                              row.status)
     move(session, row, "RetryDownload", S.PENDING)
-    row.errorMessage, row.progress, row.finishedAt, row.sizeInBytes = None, None, None, None
+    set_failure(row, None)
+    row.progress, row.finishedAt, row.sizeInBytes = None, None, None
     _info(session, "download=%s PENDING again: retry after %d attempts", row.uuid, row.attempts)
     return {"ok": True, "status": row.status.value, "attempt": row.attempts}
 

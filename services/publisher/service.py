@@ -26,12 +26,18 @@ from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Purge, utcnow
+from common.ytdlp import THUMBNAIL_EXTENSION
 
 log = logging.getLogger("publisher")
 
 RESCAN_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 300.0
 DOWNLOAD_FILE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def thumbnail_name(uuid: str) -> str:
+    """The one name a download's thumbnail can have (common.ytdlp: the runner keeps no other)."""
+    return f"{uuid}.{THUMBNAIL_EXTENSION}"
 
 
 class Publisher:
@@ -58,10 +64,10 @@ class Publisher:
             return session.execute(statement).all()
 
     # --- uploads -------------------------------------------------------------------------------------------
-    def pending_uploads(self) -> list[tuple[str, str]]:
+    def pending_uploads(self) -> list[tuple[str, str, str | None]]:
         if self.s3 is None:
             return []
-        return self._read(select(Download.uuid, Download.fileName)
+        return self._read(select(Download.uuid, Download.fileName, Download.thumbnailFileName)
                           .where(Download.status == DownloadStatusEnum.COMPLETED, Download.s3UploadedAt.is_(None))
                           .order_by(Download.id).limit(50))
 
@@ -69,21 +75,23 @@ class Publisher:
         """Uploads what is due; returns how long the main loop may wait before something else is due."""
         now = time.monotonic()
         next_due = now + RESCAN_SECONDS
-        for uuid, file_name in self.pending_uploads():
+        for uuid, file_name, thumbnail in self.pending_uploads():
             due = self.retry_at.get(uuid, 0.0)
             if due <= now:
-                self.publish(uuid, file_name)
+                self.publish(uuid, file_name, thumbnail)
                 self.purge_pending()  # a delete that came during the upload is not kept waiting
             if uuid in self.retry_at:
                 next_due = min(next_due, self.retry_at[uuid])
         return max(0.0, next_due - time.monotonic())
 
-    def publish(self, uuid: str, file_name: str) -> None:
+    def publish(self, uuid: str, file_name: str, thumbnail: str | None = None) -> None:
+        """Uploads the thumbnail (if any) first, then the video: once the S3 link exists, both are there."""
         try:
             if not self.bucket_ready:
                 s3.ensure_bucket(self.s3, self.settings.S3BUCKET)
                 self.bucket_ready = True
-            s3.upload(self.s3, self.settings.S3BUCKET, file_name, self.settings.VIDEODATAPATH / file_name)
+            for name in ([thumbnail] if thumbnail else []) + [file_name]:
+                s3.upload(self.s3, self.settings.S3BUCKET, name, self.settings.VIDEODATAPATH / name)
         except Exception as error:  # network, credentials, missing file: recorded, retried later
             metrics.S3_UPLOADS.labels("failed").inc()
             failures = self.failures.get(uuid, 0) + 1
@@ -100,8 +108,10 @@ class Publisher:
         self.failures.pop(uuid, None)
         reply = self.requester.request_until_committed(bus.RecordUpload(uuid=uuid, s3Key=file_name))
         if reply is not None and not reply.ok:
-            # deleted (or no longer COMPLETED) while the upload ran: the object must not outlive its row
+            # deleted (or no longer COMPLETED) while the upload ran: the objects must not outlive their row
             self.delete_object(uuid, file_name)
+            if thumbnail:
+                self.delete_object(uuid, thumbnail)
             log.info("download=%s upload finished after the download was %s: object removed", uuid,
                      "deleted" if reply.errorCode == "downloadNotFound" else reply.status)
             return
@@ -125,7 +135,8 @@ class Publisher:
         entries = self._read(select(Purge.id, Purge.uuid, Purge.s3Key, Purge.rowDeleted).order_by(Purge.id).limit(200))
         for purge_id, uuid, s3_key, row_deleted in entries:
             if row_deleted:
-                if s3_key and not self.delete_object(uuid, s3_key):
+                if s3_key and not all([self.delete_object(uuid, s3_key),
+                                       self.delete_object(uuid, thumbnail_name(uuid))]):
                     continue
                 removed = self.settings.remove_download_files(uuid)
                 log.info("download=%s purged: files %s, S3 object %s", uuid, removed or "none", s3_key or "none")

@@ -45,8 +45,9 @@ def parse_progress(payload: str) -> Progress | None:
 TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf"}  # what libav "decodes" from plain text files
 
 
-def probe_media(path: str) -> str | None:
-    """None when libav (PyAV, the libraries ffprobe uses) finds an audio or video stream, else why not.
+def probe_media(path: str) -> tuple[str | None, float | None]:
+    """(None, the duration in seconds if the container states one) when libav (PyAV, the libraries ffprobe
+    uses) finds an audio or video stream, else (why not, None).
 
     Runs inside the warm yt-dlp process, where PyAV is already loaded: ~5 ms instead of ~100 ms for an
     ffprobe process."""
@@ -56,9 +57,12 @@ def probe_media(path: str) -> str | None:
         with av.open(path) as container:
             kinds = {stream.type for stream in container.streams
                      if stream.type in ("video", "audio") and stream.codec_context.name not in TEXT_ART_CODECS}
+            duration = container.duration / av.time_base if container.duration else None
     except (av.FFmpegError, OSError, ValueError) as error:
-        return f"the URL did not serve a video or audio file ({error})"
-    return None if kinds else "the URL did not serve a video or audio file (no audio or video stream)"
+        return f"the URL did not serve a video or audio file ({error})", None
+    if not kinds:
+        return "the URL did not serve a video or audio file (no audio or video stream)", None
+    return None, duration
 
 
 def check_final_file(reported: str | None, uuid: str, data_path: Path,
@@ -76,3 +80,25 @@ def check_final_file(reported: str | None, uuid: str, data_path: Path,
     if probe_problem:
         return None, probe_problem
     return path, None
+
+
+def keep_thumbnail(written: list | None, uuid: str, data_path: Path, video: Path,
+                   extension: str = "jpg") -> str | None:
+    """The name of the <uuid>.<extension> thumbnail yt-dlp wrote next to the video, if any. Any other thumbnail
+    file it reports (one whose conversion failed) is removed, so that nothing else is named like a second
+    video of the download. yt-dlp reports the path the thumbnail had in the temporary folder: only the name
+    counts, looked up in the data folder."""
+    kept = None
+    for reported in written or []:
+        if not isinstance(reported, str):
+            continue
+        name = Path(reported).name
+        path = data_path / name
+        if not FILE_NAME.match(name) or not name.startswith(uuid + ".") or name == video.name \
+                or path.is_symlink() or not path.is_file():
+            continue
+        if name == f"{uuid}.{extension}":
+            kept = name
+        else:
+            path.unlink(missing_ok=True)
+    return kept

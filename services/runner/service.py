@@ -13,17 +13,18 @@ import signal
 import threading
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import zmq
 
-from common import bus, metrics
+from common import bus, failures, metrics
 from common.config import Settings, load_settings
 from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
-from common.ytdlp import (DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, CommandLineViolation,
-                          build_command_line, verify_command_line)
-from services.runner.media import check_final_file, parse_progress
+from common.ytdlp import (DONE_MARKER, FAILURE_MARKER, FILE_MARKER, INFO_MARKER, PROBE_MARKER, PROGRESS_MARKER,
+                          THUMBNAIL_EXTENSION, CommandLineViolation, build_command_line, verify_command_line)
+from services.runner.media import check_final_file, keep_thumbnail, parse_progress
 from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group, stop_group
 from services.runner.streams import LineStreams
 
@@ -36,6 +37,29 @@ ENDED_ADDRESS = "inproc://runner-ended"
 
 class ProcessLost(Exception):
     """yt-dlp died by a signal the runner did not send (OOM killer, an operator's kill -9): not the video's fault."""
+
+    def __init__(self, reason_code: str, message: str):
+        super().__init__(message)
+        self.reason_code = reason_code
+
+
+@dataclass
+class Outcome:
+    """The result of one attempt, as FinishDownload reports it."""
+    status: str
+    size: int | None = None
+    file_name: str | None = None
+    code: str | None = None
+    message: str | None = None
+    detail: str | None = None
+    retryable: bool | None = None
+    video: dict = field(default_factory=dict)  # videoTitle, videoDurationSeconds... (FinishDownload's fields)
+
+    @classmethod
+    def failed(cls, code: str, detail: str | None, http_status: int | None = None, seconds: float | None = None,
+               video: dict | None = None) -> "Outcome":
+        return cls("FAILED", code=code, message=failures.person_message(code, http_status, seconds),
+                   detail=detail, retryable=failures.is_retryable(code, http_status), video=video or {})
 
 
 class Job(threading.Thread):
@@ -69,15 +93,16 @@ class Job(threading.Thread):
             return
         attempt = reply.attempt
         try:
-            status, size, file_name, error = self._download(attempt)
+            outcome = self._download(attempt)
         except ProcessLost as lost:
             if not (self.runner.stopping.is_set() or self.cancelled.is_set()):
-                self._put_back(str(lost))
+                self._put_back(lost.reason_code, str(lost))
                 return
-            status, size, file_name, error = "FAILED", None, None, str(lost)
+            outcome = Outcome.failed(failures.REQUEUE_FAILURE_CODE, str(lost))
         except Exception as crash:  # a bug here must not leave the row DOWNLOADING
             log.exception("download=%s runner error", uuid)
-            status, size, file_name, error = "FAILED", None, None, f"runner error: {type(crash).__name__}: {crash}"
+            outcome = Outcome.failed(failures.DEFAULT_CODE, f"runner error: {type(crash).__name__}: {crash}")
+        status = outcome.status
         if self.runner.stopping.is_set():
             return  # the scheduler of the next start re-runs it; partial files let yt-dlp resume
         if self.cancelled.is_set():
@@ -86,8 +111,11 @@ class Job(threading.Thread):
             return  # the row already says CANCELLED
         if status == "FAILED":
             self.settings.remove_download_files(uuid)
-        final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
-                                   fileName=file_name, errorMessage=error, attemptToken=token)
+        final = bus.FinishDownload(
+            uuid=uuid, attempt=attempt, status=status, sizeInBytes=outcome.size, fileName=outcome.file_name,
+            errorMessage=outcome.message, attemptToken=token, errorCode=outcome.code,
+            errorDetail=failures.scrub_detail(outcome.detail, self._server_folders()),
+            retryable=outcome.retryable, **outcome.video)
         reply = self.requester.request_until_committed(final, stop=self.runner.stopping)
         if reply is None:
             return
@@ -101,16 +129,22 @@ class Job(threading.Thread):
             removed = self.settings.remove_download_files(uuid)
             log.info("download=%s files of the refused result removed: %s", uuid, removed or "none")
 
-    def _put_back(self, reason: str) -> None:
+    def _server_folders(self) -> list[Path]:
+        settings = self.settings
+        return [settings.partial_path, settings.VIDEODATAPATH, settings.RUNPATH, settings.SQLITEFILEPATH.parent,
+                Path(__file__).resolve().parents[2]]
+
+    def _put_back(self, reason_code: str, reason: str) -> None:
         """PENDING again (the attempt counted), or FAILED at MAXATTEMPTS; partial files stay for the next run."""
         uuid, limit = self.order.uuid, self.settings.MAXATTEMPTS
         log.warning("download=%s %s; putting it back in the queue", uuid, reason)
         reply = self.requester.request_until_answered(
-            bus.RequeueDownload(uuid=uuid, reason=reason, maxAttempts=limit), stop=self.runner.stopping)
+            bus.RequeueDownload(uuid=uuid, reason=reason, maxAttempts=limit, reasonCode=reason_code),
+            stop=self.runner.stopping)
         if reply is not None and reply.ok and (reply.attempt or 0) >= limit:
             self.settings.remove_download_files(uuid)
 
-    def _download(self, attempt: int) -> tuple[str, int | None, str | None, str | None]:
+    def _download(self, attempt: int) -> Outcome:
         uuid, settings = self.order.uuid, self.settings
         arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
                                        settings.VIDEODATAPATH, settings.partial_path)
@@ -119,12 +153,12 @@ class Job(threading.Thread):
         except CommandLineViolation as violation:
             log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
                         uuid, violation)
-            return "FAILED", None, None, (f"refused: the yt-dlp command line built from this download's "
-                                          f"parameters breaks the service's rules: {violation}. yt-dlp was not run")
+            return Outcome.failed("refusedParameters", f"refused: the yt-dlp command line built from this "
+                                  f"download's parameters breaks the service's rules: {violation}. yt-dlp was not run")
         try:
             self.process = process = self.runner.spares.take()
         except ZygoteGone as error:
-            raise ProcessLost(f"runner lost its yt-dlp zygote: {error}") from error
+            raise ProcessLost("zygoteLost", f"{failures.REQUEUE_REASONS['zygoteLost']}: {error}") from error
         try:
             process.stdin.write(json.dumps(arguments) + "\n")
             process.stdin.flush()
@@ -135,24 +169,42 @@ class Job(threading.Thread):
             self.runner.spares.forget(process)
         log.info("download=%s yt-dlp exited returncode=%d", uuid, returncode)
         metrics.YTDLP_EXIT_CODES.labels(str(returncode)).inc()
+        video = output.video_fields()
         if output.stalled:
-            return "FAILED", None, None, (f"stalled: yt-dlp printed nothing for "
-                                          f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped")
+            return Outcome.failed("stalled", f"stalled: yt-dlp printed nothing for "
+                                  f"{settings.STALLTIMEOUTSECONDS:g} seconds and was stopped",
+                                  seconds=settings.STALLTIMEOUTSECONDS, video=video)
         if output.too_long:
-            return "FAILED", None, None, (f"stopped after {settings.MAXDOWNLOADSECONDS:g} seconds: downloads may run "
-                                          f"at most PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS="
-                                          f"{settings.MAXDOWNLOADSECONDS:g} seconds")
+            return Outcome.failed("tooSlow", f"stopped after {settings.MAXDOWNLOADSECONDS:g} seconds: downloads may "
+                                  f"run at most PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS={settings.MAXDOWNLOADSECONDS:g} "
+                                  f"seconds", seconds=settings.MAXDOWNLOADSECONDS, video=video)
         if returncode < 0 and not process.stopped_by_runner:
-            raise ProcessLost(f"runner lost its yt-dlp process: killed by {_signal_name(-returncode)}, "
-                              f"a signal the service did not send")
-        if returncode != 0:
-            return "FAILED", None, None, output.last_error or f"yt-dlp exited with code {returncode}"
+            raise ProcessLost("processLost", f"{failures.REQUEUE_REASONS['processLost']}: killed by "
+                              f"{_signal_name(-returncode)}, a signal the service did not send")
+        if returncode != 0 or (output.failure and not output.reported_file):
+            return self._ytdlp_failure(output, f"yt-dlp exited with code {returncode}", video)
         if not output.probed:
-            return "FAILED", None, None, "the downloaded file could not be checked"
+            return Outcome.failed(failures.DEFAULT_CODE, "the downloaded file could not be checked", video=video)
         path, problem = check_final_file(output.reported_file, uuid, settings.VIDEODATAPATH, output.probe_problem)
         if problem:
-            return "FAILED", None, None, problem
-        return "COMPLETED", path.stat().st_size, path.name, None
+            return Outcome.failed("notMedia" if problem == output.probe_problem else failures.DEFAULT_CODE, problem,
+                                  video=video)
+        if video.get("videoDurationSeconds") is None and output.probe_duration:
+            video["videoDurationSeconds"] = round(output.probe_duration, 3)
+        thumbnail = keep_thumbnail(output.info.get("thumbnails.:.filepath"), uuid, settings.VIDEODATAPATH, path,
+                                   THUMBNAIL_EXTENSION)
+        return Outcome("COMPLETED", size=path.stat().st_size, file_name=path.name,
+                       video={**video, "thumbnailFileName": thumbnail})
+
+    @staticmethod
+    def _ytdlp_failure(output: "YtdlpOutput", fallback: str, video: dict) -> Outcome:
+        """The class the yt-dlp process found for its last error, with yt-dlp's own line as the detail."""
+        failure = output.failure or {}
+        code = failure.get("code") if failure.get("code") in failures.FAILURE_CLASSES else failures.DEFAULT_CODE
+        status = failure.get("httpStatus") if isinstance(failure.get("httpStatus"), int) else None
+        detail = failure.get("detail") if isinstance(failure.get("detail"), str) else None
+        return Outcome.failed(code, detail or output.last_error or fallback, http_status=status,
+                              video=video)
 
     def _follow_output(self, process: ForkedProcess, attempt: int) -> "YtdlpOutput":
         """Streams yt-dlp's stdout and stderr until both close; kills it when it stays silent too long."""
@@ -175,6 +227,12 @@ class Job(threading.Thread):
                     pending = parse_progress(line[len(PROGRESS_MARKER):]) or pending
                 elif line.startswith(FILE_MARKER):
                     output.reported_file = _json_or_none(line[len(FILE_MARKER):])
+                elif line.startswith(INFO_MARKER):
+                    info = _json_or_none(line[len(INFO_MARKER):])
+                    output.info = info if isinstance(info, dict) else {}
+                elif line.startswith(FAILURE_MARKER):
+                    failure = _json_or_none(line[len(FAILURE_MARKER):])
+                    output.failure = failure if isinstance(failure, dict) else None
                 elif line.startswith(DONE_MARKER):
                     ask = line[len(DONE_MARKER):] == "0" and output.reported_file
                     try:
@@ -184,7 +242,11 @@ class Job(threading.Thread):
                         pass  # the process died meanwhile; its exit code tells the rest
                 elif line.startswith(PROBE_MARKER):
                     output.probed = True
-                    output.probe_problem = (_json_or_none(line[len(PROBE_MARKER):]) or {}).get("problem")
+                    probe = _json_or_none(line[len(PROBE_MARKER):])
+                    probe = probe if isinstance(probe, dict) else {}
+                    output.probe_problem = probe.get("problem")
+                    duration = probe.get("durationSeconds")
+                    output.probe_duration = float(duration) if isinstance(duration, (int, float)) else None
             now = time.monotonic()
             if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
                 self.runner.progress.send(bus.ProgressUpdate(
@@ -209,8 +271,23 @@ class YtdlpOutput:
     last_error: str | None = None
     probed: bool = False
     probe_problem: str | None = None
+    probe_duration: float | None = None
     stalled: bool = False
     too_long: bool = False
+    failure: dict | None = None  # FAILURE_MARKER: {"code", "detail", "httpStatus"}
+    info: dict = field(default_factory=dict)  # INFO_MARKER: yt-dlp's fields (common.ytdlp.INFO_FIELDS)
+
+    def video_fields(self) -> dict:
+        """FinishDownload's video fields from what yt-dlp printed (missing or malformed ones are None)."""
+        def text(key: str, limit: int) -> str | None:
+            value = self.info.get(key)
+            return value[:limit] if isinstance(value, str) and value else None
+
+        duration = self.info.get("duration")
+        return {"videoTitle": text("title", 1000), "videoUploader": text("uploader", 500),
+                "extractor": text("extractor", 64), "webpageURL": text("webpage_url", 4096),
+                "videoDurationSeconds": float(duration) if isinstance(duration, (int, float))
+                and not isinstance(duration, bool) and duration >= 0 else None}
 
 
 def _signal_name(number: int) -> str:

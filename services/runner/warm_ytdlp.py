@@ -7,7 +7,8 @@ Every connection of the job goes through the address guard (common.network) in p
 through a GuardedProxy thread (services.runner.egress_proxy, ffmpeg_guard); a refused address fails the job
 with an `ERROR: blocked address: ...` line. After yt-dlp's main returns it prints DONE_MARKER with the exit
 code; the runner answers with the path of the file yt-dlp reported (or nothing), which this process checks
-with PyAV and reports after PROBE_MARKER.
+with PyAV and reports after PROBE_MARKER. Before DONE it prints FAILURE_MARKER with the class of the last
+error yt-dlp reported (services/runner/ytdlp_failures), when there was one.
 It kills its whole process group (itself, ffmpeg children) when the runner that started it dies.
 """
 from __future__ import annotations
@@ -81,8 +82,9 @@ def _memoize(module, name: str) -> None:
     setattr(module, name, remembered)
 
 
-def run_ytdlp(arguments: list[str]) -> int:
-    """yt-dlp's main, returning its exit code the way the interpreter would report it."""
+def run_ytdlp(arguments: list[str], recorder=None) -> int:
+    """yt-dlp's main, returning its exit code the way the interpreter would report it; an exception that
+    escapes it is reported (and recorded) as an error instead of ending the process without DONE."""
     import yt_dlp
 
     try:
@@ -92,6 +94,11 @@ def run_ytdlp(arguments: list[str]) -> int:
             print(exit_.code, file=sys.stderr)
             return 1
         return exit_.code or 0
+    except Exception as error:
+        print(f"ERROR: {type(error).__name__}: {error}", file=sys.stderr)
+        if recorder is not None:
+            recorder.record_crash(error)
+        return 1
     return 0
 
 
@@ -100,10 +107,11 @@ def serve_one_job(blocked) -> None:
     names, and exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
     from common.config import load_settings
     from common.network import guard_connections
-    from common.ytdlp import DONE_MARKER, PROBE_MARKER
+    from common.ytdlp import DONE_MARKER, FAILURE_MARKER, PROBE_MARKER
     from services.runner.egress_proxy import GuardedProxy, isolated_listener
     from services.runner.ffmpeg_guard import guard_subprocesses
     from services.runner.media import probe_media
+    from services.runner.ytdlp_failures import FailureRecorder
 
     line = sys.stdin.readline()
     if not line.strip():
@@ -111,15 +119,21 @@ def serve_one_job(blocked) -> None:
     guard = guard_connections(blocked)
     listener, namespace = isolated_listener() or (None, None)
     guard_subprocesses(guard, GuardedProxy(guard, listener).url, load_settings().VIDEODATAPATH, namespace)
-    code = run_ytdlp(json.loads(line))
+    recorder = FailureRecorder()
+    recorder.install()
+    code = run_ytdlp(json.loads(line), recorder)
     if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
         print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
         code = code or 1
     sys.stderr.flush()
+    failure = recorder.verdict(guard.refusals)
+    if failure is not None:
+        print(FAILURE_MARKER + json.dumps(failure), flush=True)
     print(f"{DONE_MARKER}{code}", flush=True)
     reported = sys.stdin.readline().strip()
     if reported:
-        print(PROBE_MARKER + json.dumps({"problem": probe_media(reported)}), flush=True)
+        problem, duration = probe_media(reported)
+        print(PROBE_MARKER + json.dumps({"problem": problem, "durationSeconds": duration}), flush=True)
     sys.stdout.flush()
     os._exit(code)  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
 

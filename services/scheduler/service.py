@@ -15,6 +15,7 @@ import zmq
 from sqlalchemy import select
 
 from common import bus
+from common.failures import REQUEUE_REASONS
 from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
@@ -83,7 +84,7 @@ class Scheduler:
             self.runner_id = beat.runnerId
             for uuid, entry in list(self.running.items()):
                 if uuid not in active and entry.dispatched_at < beat.runnerStartedAt:
-                    self.lost(uuid, "the runner stopped during the download")
+                    self.lost(uuid, "runnerStopped")
         self.runner_seen_at = time.monotonic()
         for uuid in active:
             entry = self.running.setdefault(uuid, Dispatched(time.time()))
@@ -93,9 +94,9 @@ class Scheduler:
             if uuid in active:
                 continue
             if entry.confirmed:
-                self.lost(uuid, "the runner lost the download")
+                self.lost(uuid, "runnerLostDownload")
             elif now - entry.dispatched_at > UNCONFIRMED_SECONDS:
-                self.lost(uuid, "the runner never started the download")
+                self.lost(uuid, "neverStarted")
         if not self.recovered:
             self.recover_orphans(active)
 
@@ -109,17 +110,19 @@ class Scheduler:
                 Download.status == DownloadStatusEnum.DOWNLOADING)).scalars().all()
         for uuid in orphans:
             if uuid not in active:
-                self.requeue(uuid, "the service restarted during the download")
+                self.requeue(uuid, "serviceRestarted")
         self.recovered = True
 
-    def lost(self, uuid: str, reason: str) -> None:
+    def lost(self, uuid: str, reason_code: str) -> None:
         self.running.pop(uuid, None)
-        self.requeue(uuid, reason)
+        self.requeue(uuid, reason_code)
 
-    def requeue(self, uuid: str, reason: str) -> None:
+    def requeue(self, uuid: str, reason_code: str) -> None:
+        """reason_code: one of common.failures.REQUEUE_REASONS."""
+        reason = REQUEUE_REASONS[reason_code]
         log.info("download=%s requeued: %s", uuid, reason)
         self.requester.request_until_committed(bus.RequeueDownload(
-            uuid=uuid, reason=reason, maxAttempts=self.settings.MAXATTEMPTS))
+            uuid=uuid, reason=reason, reasonCode=reason_code, maxAttempts=self.settings.MAXATTEMPTS))
 
     def dispatch(self) -> None:
         if not self.recovered or time.monotonic() - self.runner_seen_at > RUNNER_SILENCE_SECONDS:

@@ -2,6 +2,10 @@
 (issue 17, on the real stack)."""
 from __future__ import annotations
 
+import base64
+import json
+
+import pytest
 import requests
 
 from tests.stack import wait_for
@@ -74,7 +78,10 @@ def test_status_filter(stack, media):
 
 
 def test_a_page_token_that_listDownloads_did_not_give_is_refused(stack):
-    for token in ("nonsense", "W10", "WyJ4IiwgMV0", "%%%"):
+    forged = [base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+              for value in (["2026-01-01T00:00:00", 2 ** 70], ["2026-01-01T00:00:00", 1.5], [1, 2], {"a": 1})]
+    forged.append(base64.urlsafe_b64encode(b'["2026-01-01T00:00:00", Infinity]').decode())
+    for token in ("nonsense", "W10", "WyJ4IiwgMV0", "%%%", "\u00ff\u00fe", *forged):
         refused(get(stack, "listDownloads", pageToken=token), "invalidPageToken")
 
 
@@ -149,3 +156,38 @@ def test_server_info_says_s3_is_not_configured(stack):
     info = get(stack, "serverInfo").json()
     assert info["s3Configured"] is False
     assert info["httpsBaseURL"].startswith("https://")
+
+
+@pytest.mark.parametrize("few_matches", [2000, 3], ids=["from-the-index", "text-in-many-rows-scanned"])
+def test_both_search_paths_find_the_same_rows_in_the_same_pages(tmp_path, monkeypatch, few_matches):
+    """A search answered from the trigram index's ids and one answered by a scan (text in many rows) agree,
+    page by page; rows written after the migration (through its triggers) and their updates are found."""
+    from common.config import Settings
+    from common.db import upgrade_schema, writer_engine
+    from services.api import app as api_module
+
+    settings = Settings(SQLITEFILEPATH=tmp_path / "db.sqlite", VIDEODATAPATH=tmp_path / "data",
+                        RUNPATH=tmp_path / "run")
+    engine = writer_engine(settings.SQLITEFILEPATH)
+    upgrade_schema(engine)
+    with engine.begin() as connection:
+        for n in range(12):
+            connection.exec_driver_sql(
+                'INSERT INTO downloads (uuid, "videoURL", "ytdlpParameters", status, attempts, "s3UploadAttempts", '
+                '"createdAt", "updatedAt") VALUES (?, ?, \'[]\', \'FAILED\', 1, 0, ?, ?)',
+                (f"uuid-{n:02}", f"https://videos.example/{'Cat' if n % 2 else 'dog'}-{n}.mp4",
+                 f"2026-01-01 00:00:{n % 3:02}.000000", f"2026-01-01 00:00:{n % 3:02}.000000"))
+        connection.exec_driver_sql("""UPDATE downloads SET "videoURL" = 'https://videos.example/renamed.mp4'
+                                      WHERE uuid = 'uuid-11'""")
+    monkeypatch.setattr(api_module, "FEW_MATCHES", few_matches)
+    client = api_module.create_app(settings).test_client()
+    seen, token = [], None
+    while True:
+        answer = client.get("/api/listDownloads", query_string={
+            **ALL, "search": "cAT-", "maxResults": 2, **({"pageToken": token} if token else {})}).get_json()
+        seen += [item["downloadUUID"] for item in answer["downloads"]]
+        token = answer.get("nextPageToken")
+        if not token:
+            break
+    # newest first on (createdAt, id), ties by id; the renamed row is no cat any more
+    assert seen == ["uuid-05", "uuid-07", "uuid-01", "uuid-09", "uuid-03"]

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from flask import jsonify, request
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -320,14 +320,15 @@ def create_app(settings: Settings) -> OpenAPI:
             statement = statement.where(Download.status.in_(ONGOING_STATUSES))
         if query.downloadStatus is not None:
             statement = statement.where(Download.status == query.downloadStatus)
-        if query.search is not None:
-            statement = statement.where(search_condition(query.search))
         if query.pageToken is not None:
             created, row_id = parse_page_token(query.pageToken)
-            statement = statement.where(or_(Download.createdAt < created,
-                                            and_(Download.createdAt == created, Download.id < row_id)))
+            # "<=" first, so that SQLite walks the createdAt index from the token on instead of scanning
+            statement = statement.where(Download.createdAt <= created,
+                                        or_(Download.createdAt < created, Download.id < row_id))
         statement = statement.order_by(Download.createdAt.desc(), Download.id.desc()).limit(query.maxResults + 1)
         with read_session(backend) as session:
+            if query.search is not None:
+                statement = statement.where(search_condition(session, query.search))
             rows = session.execute(statement).all()
         answer = {"downloads": [download_item(row) for row in rows[:query.maxResults]]}
         if len(rows) > query.maxResults:
@@ -380,6 +381,7 @@ class read_session:
 BULK_FILTER_LIMIT = 10_000
 SEARCH_TABLE = "downloads_search"  # FTS5 trigram index of migration 0008
 MIN_INDEXED_SEARCH = 3  # a trigram index answers queries of 3 characters and more
+FEW_MATCHES = 2000  # up to this many matches, the index's ids; more: a scan newest first finds a page soon
 
 
 def searchable_columns() -> list:
@@ -387,13 +389,17 @@ def searchable_columns() -> list:
     return [getattr(Download, name) for name in ("videoURL", "videoTitle") if hasattr(Download, name)]
 
 
-def search_condition(search: str):
-    """Case-insensitive substring match: the trigram index for 3+ characters, a scan (LIKE) below that."""
-    if len(search) >= MIN_INDEXED_SEARCH:
-        phrase = '"' + search.replace('"', '""') + '"'
-        return Download.id.in_(text(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :phrase")
-                               .bindparams(phrase=phrase))
-    return or_(*(column.contains(search, autoescape=True) for column in searchable_columns()))
+def search_condition(session, search: str):
+    """Case-insensitive substring match. Text found in few downloads: their ids, from the trigram index. Text
+    too short for it, or found in many downloads: LIKE, checked while walking the createdAt index newest first,
+    which meets a page of matches early (materialising 100k matches from the index would cost ~100 ms)."""
+    scan = or_(*(column.contains(search, autoescape=True) for column in searchable_columns()))
+    if len(search) < MIN_INDEXED_SEARCH:
+        return scan
+    phrase = '"' + search.replace('"', '""') + '"'
+    ids = session.execute(text(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :phrase LIMIT :cap"),
+                          {"phrase": phrase, "cap": FEW_MATCHES + 1}).scalars().all()
+    return Download.id.in_(ids) if len(ids) <= FEW_MATCHES else scan
 
 
 def page_token(row) -> str:
@@ -405,8 +411,10 @@ def page_token(row) -> str:
 def parse_page_token(token: str) -> tuple[datetime, int]:
     try:
         created, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return datetime.fromisoformat(created).replace(tzinfo=timezone.utc), int(row_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        if not isinstance(row_id, int) or not 0 <= row_id < 2 ** 63:
+            raise ValueError(row_id)
+        return datetime.fromisoformat(created).replace(tzinfo=timezone.utc), row_id
+    except (ValueError, TypeError, binascii.Error):
         raise ApiError("invalidPageToken", "pageToken is not a nextPageToken given by listDownloads") from None
 
 

@@ -269,3 +269,35 @@ def test_retry_all_failed_and_clear_completed(browser, stack, media):
     assert stack.downloads(downloadStatus="COMPLETED", overLastPeriodDurationInMinutes=100000) == []
     assert_accessible(page, "after-clear-completed")
     context.close()
+
+
+def test_links_show_https_and_s3_side_by_side_where_s3_is_configured(browser, media):
+    """A second stack, publishing to moto's S3 server (the RustFS stand-in of tests/test_s3.py)."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.stack import Stack, free_port
+    from tests.test_s3 import s3_settings
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        with Stack(**s3_settings(port)) as s3_stack:
+            uuid = s3_stack.start_download(f"{media.url}/clip.mp4?s3-links")
+            assert s3_stack.wait_until_final(uuid)["downloadStatus"] == "COMPLETED"
+            wait_for(lambda: s3_stack.download(uuid)["s3Available"], timeout=30, message="the S3 upload")
+            for size in (DESKTOP, PHONE):
+                context, page = open_page(browser, s3_stack, size)
+                row = row_of(page, uuid)
+                row.get_by_test_id("links-button").click()
+                https, s3 = row.get_by_test_id("public-url-HTTPS"), row.get_by_test_id("public-url-S3")
+                expect(https).to_have_value(f"{s3_stack.https}/videodownloader/{uuid}.mp4", timeout=10000)
+                expect(s3).to_have_value(re.compile(r"X-Amz-Signature="), timeout=10000)
+                assert requests.get(s3.input_value(), timeout=10).content == (s3_stack.data / f"{uuid}.mp4").read_bytes()
+                if size == DESKTOP:  # side by side where there is room
+                    assert abs(https.bounding_box()["y"] - s3.bounding_box()["y"]) < 2
+                    assert s3.bounding_box()["x"] > https.bounding_box()["x"]
+                assert_accessible(page, "links-https-and-s3")
+                context.close()
+    finally:
+        server.stop()

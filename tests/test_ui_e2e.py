@@ -33,8 +33,9 @@ def browser():
         launched.close()
 
 
-def open_page(browser, stack, size=DESKTOP):
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": size[0], "height": size[1]})
+def open_page(browser, stack, size=DESKTOP, color_scheme="light"):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": size[0], "height": size[1]},
+                                  color_scheme=color_scheme)
     page = context.new_page()
     page.goto(stack.https + "/")
     expect(page.get_by_test_id("last-refresh")).to_contain_text("Last refreshed", timeout=15000)
@@ -180,6 +181,16 @@ def test_failed_and_cancelled_rows_stay_short_and_readable(browser, stack, media
     expect(cancelled_row.get_by_test_id("progress")).to_have_count(0)
     expect(cancelled_row.get_by_test_id("size")).to_have_count(0)
     assert_accessible(page, "failed-and-cancelled")
+    context.close()
+
+
+@WIDTHS
+def test_dark_theme_is_accessible_too(browser, stack, size):
+    context, page = open_page(browser, stack, size, color_scheme="dark")
+    expect(page.get_by_test_id("download-row").first).to_be_visible()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 23, 28)", background  # the dark palette is in use
+    assert_accessible(page, "dark")
     context.close()
 
 

@@ -1,16 +1,19 @@
 """The REST API: validates requests, reads SQLite read-only, and asks the DB writer for every write."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import threading
 import time
 import uuid as uuidlib
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import jsonify, request
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -22,10 +25,12 @@ from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
+from services.api.presets import PRESETS, check_presets, preset_arguments
 from services.api.schemas import (
-    DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse, HealthResponse,
-    HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse,
-    PublicURLQuery, PublicURLResponse, URLTypeEnum)
+    BulkActionBody, BulkActionResponse, DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse,
+    HealthResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse,
+    ListDownloadsQuery, ListDownloadsResponse, ListPresetsResponse, PublicURLQuery, PublicURLResponse,
+    ServerInfoResponse, URLTypeEnum)
 
 log = logging.getLogger("api")
 
@@ -127,6 +132,7 @@ def create_app(settings: Settings) -> OpenAPI:
         doc_prefix="/openapi",
         security_schemes={},  # the API has no authentication; None would be published as an invalid null
     )
+    check_presets()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     backend = Backend(settings)
@@ -173,7 +179,11 @@ def create_app(settings: Settings) -> OpenAPI:
         except ValueError as error:
             raise ApiError("invalidVideoURL", str(error)) from None
         try:
-            arguments = check_parameters(split_parameters(body.ytdlpCLIParameters))
+            preset = preset_arguments(body.preset)
+        except KeyError:
+            raise ApiError("presetNotFound", f"no preset {body.preset!r}; listPresets lists them") from None
+        try:
+            arguments = check_parameters(preset + split_parameters(body.ytdlpCLIParameters))
         except ParameterError as error:
             raise ApiError(error.code, str(error)) from None
         reply = backend.request(bus.CreateDownload(
@@ -194,33 +204,87 @@ def create_app(settings: Settings) -> OpenAPI:
             raise ApiError(code, reply.error or "the change was refused")
         return reply
 
+    def cancel(uuid: str) -> None:
+        reply = checked(backend.request(bus.CancelDownload(uuid=uuid)))
+        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
+            backend.push("runner", bus.CancelRequested(uuid=uuid))
+
+    def delete(uuid: str) -> None:
+        reply = checked(backend.request(bus.DeleteDownload(uuid=uuid)))
+        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
+            backend.push("runner", bus.CancelRequested(uuid=uuid))
+        backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))  # the purge list is in the database
+
+    def retry(uuid: str) -> None:
+        checked(backend.request(bus.RetryDownload(uuid=uuid)))
+        backend.push("scheduler", bus.DownloadQueued(uuid=uuid))
+
+    # Each action and the status it leaves the download in (None: the download is gone).
+    actions = {"cancel": (cancel, DownloadStatusEnum.CANCELLED), "delete": (delete, None),
+               "retry": (retry, DownloadStatusEnum.PENDING)}
+
     @app.post("/api/cancelDownload", operation_id="cancelDownload", tags=[downloads_tag],
               summary="Cancel a PENDING or DOWNLOADING download (its yt-dlp process is stopped)",
               responses={200: DownloadStatusResponse, **ERRORS})
     def cancel_download(body: DownloadRef):
-        reply = checked(backend.request(bus.CancelDownload(uuid=body.videoDownloadUUID)))
-        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
-            backend.push("runner", bus.CancelRequested(uuid=body.videoDownloadUUID))
+        cancel(body.videoDownloadUUID)
         return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.CANCELLED.value}
 
     @app.post("/api/deleteDownload", operation_id="deleteDownload", tags=[downloads_tag],
               summary="Delete a download: its row (no more links), then its S3 object and files",
               responses={200: DeleteDownloadResponse, **ERRORS})
     def delete_download(body: DownloadRef):
-        uuid = body.videoDownloadUUID
-        reply = checked(backend.request(bus.DeleteDownload(uuid=uuid)))
-        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
-            backend.push("runner", bus.CancelRequested(uuid=uuid))
-        backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))  # the purge list is in the database
-        return {"downloadUUID": uuid, "deleted": True}
+        delete(body.videoDownloadUUID)
+        return {"downloadUUID": body.videoDownloadUUID, "deleted": True}
 
     @app.post("/api/retryDownload", operation_id="retryDownload", tags=[downloads_tag],
               summary="Queue a FAILED or CANCELLED download again (a new attempt on the same UUID)",
               responses={200: DownloadStatusResponse, **ERRORS})
     def retry_download(body: DownloadRef):
-        checked(backend.request(bus.RetryDownload(uuid=body.videoDownloadUUID)))
-        backend.push("scheduler", bus.DownloadQueued(uuid=body.videoDownloadUUID))
+        retry(body.videoDownloadUUID)
         return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.PENDING.value}
+
+    @app.post("/api/bulkDownloadAction", operation_id="bulkDownloadAction", tags=[downloads_tag],
+              summary="Retry, cancel or delete many downloads in one call (listed by UUID, or every download in a "
+                      "status); each download's outcome is reported, one refusal does not stop the others",
+              responses={200: BulkActionResponse, **ERRORS})
+    def bulk_download_action(body: BulkActionBody):
+        run, status_after = actions[body.action.value]
+        if body.filter is not None:
+            with read_session(backend) as session:
+                uuids = list(session.execute(
+                    select(Download.uuid).where(Download.status == body.filter.downloadStatus)
+                    .order_by(Download.createdAt.desc(), Download.id.desc()).limit(BULK_FILTER_LIMIT)).scalars())
+        else:
+            uuids = list(dict.fromkeys(body.videoDownloadUUIDs))
+        results = []
+        for uuid in uuids:
+            try:
+                run(uuid)
+            except ApiError as error:
+                results.append({"downloadUUID": uuid, "ok": False, "errorCode": error.code,
+                                "errorMessage": error.message})
+            else:
+                outcome = {"downloadUUID": uuid, "ok": True}
+                if status_after is not None:
+                    outcome["downloadStatus"] = status_after.value
+                results.append(outcome)
+        succeeded = sum(1 for result in results if result["ok"])
+        return {"action": body.action.value, "succeeded": succeeded, "failed": len(results) - succeeded,
+                "results": results}
+
+    @app.get("/api/listPresets", operation_id="listPresets", tags=[downloads_tag],
+             summary="Format presets that initiateDownload accepts as preset",
+             responses={200: ListPresetsResponse, **ERRORS})
+    def list_presets():
+        return {"presets": [{"id": preset.id, "label": preset.label, "description": preset.description,
+                             "ytdlpCLIParameters": list(preset.ytdlpCLIParameters)} for preset in PRESETS]}
+
+    @app.get("/api/serverInfo", operation_id="getServerInfo",
+             summary="What this server offers: whether S3 links exist, where files are served",
+             responses={200: ServerInfoResponse, **ERRORS})
+    def server_info():
+        return {"s3Configured": settings.s3_enabled, "httpsBaseURL": settings.HTTPSBASEURL}
 
     @app.get("/api/health", operation_id="getHealth", summary="200 when the DB writer, scheduler, runner and "
              "publisher all answer on the bus", responses={200: HealthResponse, **ERRORS})
@@ -251,13 +315,25 @@ def create_app(settings: Settings) -> OpenAPI:
              responses={200: ListDownloadsResponse, **ERRORS})
     def list_downloads(query: ListDownloadsQuery):
         since = utcnow() - timedelta(minutes=query.overLastPeriodDurationInMinutes)
-        statement = select(*LIST_COLUMNS).where(Download.createdAt >= since)
+        statement = select(*LIST_COLUMNS, Download.id).where(Download.createdAt >= since)
         if query.onlyShowOngoingDownloads:
             statement = statement.where(Download.status.in_(ONGOING_STATUSES))
-        statement = statement.order_by(Download.createdAt.desc(), Download.id.desc()).limit(query.maxResults)
+        if query.downloadStatus is not None:
+            statement = statement.where(Download.status == query.downloadStatus)
+        if query.pageToken is not None:
+            created, row_id = parse_page_token(query.pageToken)
+            # "<=" first, so that SQLite walks the createdAt index from the token on instead of scanning
+            statement = statement.where(Download.createdAt <= created,
+                                        or_(Download.createdAt < created, Download.id < row_id))
+        statement = statement.order_by(Download.createdAt.desc(), Download.id.desc()).limit(query.maxResults + 1)
         with read_session(backend) as session:
+            if query.search is not None:
+                statement = statement.where(search_condition(session, query.search))
             rows = session.execute(statement).all()
-        return {"downloads": [download_item(row, settings.HTTPSBASEURL) for row in rows]}
+        answer = {"downloads": [download_item(row, settings.HTTPSBASEURL) for row in rows[:query.maxResults]]}
+        if len(rows) > query.maxResults:
+            answer["nextPageToken"] = page_token(rows[query.maxResults - 1])
+        return answer
 
     @app.get("/api/getVideoDownloadPublicURL", operation_id="getVideoDownloadPublicURL", tags=[downloads_tag],
              summary="A public link to a COMPLETED download, over HTTPS (nginx) or S3",
@@ -302,6 +378,46 @@ class read_session:
             log.warning("database read failed: %s", error)
             raise ApiError("serviceUnavailable", "the database cannot be read right now") from error
         return False
+
+
+BULK_FILTER_LIMIT = 10_000
+SEARCH_TABLE = "downloads_search"  # FTS5 trigram index of migration 0008
+MIN_INDEXED_SEARCH = 3  # a trigram index answers queries of 3 characters and more
+FEW_MATCHES = 2000  # up to this many matches, the index's ids; more: a scan newest first finds a page soon
+
+
+def searchable_columns() -> list:
+    """The columns a short search scans: the URL, and the title where this schema has one."""
+    return [getattr(Download, name) for name in ("videoURL", "videoTitle") if hasattr(Download, name)]
+
+
+def search_condition(session, search: str):
+    """Case-insensitive substring match. Text found in few downloads: their ids, from the trigram index. Text
+    too short for it, or found in many downloads: LIKE, checked while walking the createdAt index newest first,
+    which meets a page of matches early (materialising 100k matches from the index would cost ~100 ms)."""
+    scan = or_(*(column.contains(search, autoescape=True) for column in searchable_columns()))
+    if len(search) < MIN_INDEXED_SEARCH:
+        return scan
+    phrase = '"' + search.replace('"', '""') + '"'
+    ids = session.execute(text(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :phrase LIMIT :cap"),
+                          {"phrase": phrase, "cap": FEW_MATCHES + 1}).scalars().all()
+    return Download.id.in_(ids) if len(ids) <= FEW_MATCHES else scan
+
+
+def page_token(row) -> str:
+    """Opaque to clients: the (createdAt, id) of the last download shown, so inserts cannot shift the pages."""
+    created = row.createdAt.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    return base64.urlsafe_b64encode(json.dumps([created, row.id]).encode()).decode().rstrip("=")
+
+
+def parse_page_token(token: str) -> tuple[datetime, int]:
+    try:
+        created, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(row_id, int) or not 0 <= row_id < 2 ** 63:
+            raise ValueError(row_id)
+        return datetime.fromisoformat(created).replace(tzinfo=timezone.utc), row_id
+    except (ValueError, TypeError, binascii.Error):
+        raise ApiError("invalidPageToken", "pageToken is not a nextPageToken given by listDownloads") from None
 
 
 LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdlpParameters, Download.sizeInBytes,

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.models import DownloadStatusEnum
 
@@ -31,6 +32,11 @@ class InitiateDownloadBody(BaseModel):
         None, max_length=4096,
         description="yt-dlp options as typed on a command line (or a JSON array of strings); only the "
                     "reviewed options listed in the README are accepted")
+    preset: str | None = Field(
+        None, max_length=64,
+        description="A format preset from listPresets (e.g. 720p, audio-m4a); its options come first, so options "
+                    "in ytdlpCLIParameters add to them and, for the same option, override them. Unknown: "
+                    "presetNotFound")
 
 
 class InitiateDownloadHeaders(BaseModel):
@@ -51,6 +57,13 @@ class ListDownloadsQuery(BaseModel):
                                                  description="Only downloads created in this many last minutes")
     onlyShowOngoingDownloads: bool = Field(False, description="Only PENDING and DOWNLOADING downloads")
     maxResults: int = Field(1000, ge=1, le=10000, description="At most this many downloads, newest first")
+    downloadStatus: DownloadStatusEnum | None = Field(None, description="Only downloads in this status")
+    search: str | None = Field(None, min_length=1, max_length=200,
+                               description="Only downloads whose URL (or title, when known) contains this text, "
+                                           "case-insensitive")
+    pageToken: str | None = Field(None, max_length=200,
+                                  description="nextPageToken of the previous answer: the page after it, with the same "
+                                              "filters (stable while downloads are added). Invalid: invalidPageToken")
 
 
 class DownloadItem(BaseModel):
@@ -85,6 +98,64 @@ class DownloadItem(BaseModel):
 
 class ListDownloadsResponse(BaseModel):
     downloads: list[DownloadItem]
+    nextPageToken: str | None = Field(None, description="Present when more downloads match: pass it as pageToken")
+
+
+class PresetItem(BaseModel):
+    id: str = Field(..., description="Pass as initiateDownload's preset")
+    label: str
+    description: str
+    ytdlpCLIParameters: list[str] = Field(..., description="The yt-dlp options the preset stands for")
+
+
+class ListPresetsResponse(BaseModel):
+    presets: list[PresetItem]
+
+
+class ServerInfoResponse(BaseModel):
+    s3Configured: bool = Field(..., description="Whether finished downloads are also published to S3 (S3 links)")
+    httpsBaseURL: str = Field(..., description="Where finished files are served over HTTPS")
+
+
+class BulkActionEnum(str, Enum):
+    retry = "retry"
+    cancel = "cancel"
+    delete = "delete"
+
+
+class BulkFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    downloadStatus: DownloadStatusEnum = Field(..., description="Every download in this status (at most 10,000)")
+
+
+class BulkActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: BulkActionEnum
+    videoDownloadUUIDs: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, min_length=1, max_length=1000, description="These downloads (give this or filter)")
+    filter: BulkFilter | None = Field(None, description="The downloads matching this filter (give this or "
+                                                        "videoDownloadUUIDs)")
+
+    @model_validator(mode="after")
+    def one_selection(self):
+        if (self.videoDownloadUUIDs is None) == (self.filter is None):
+            raise ValueError("give exactly one of videoDownloadUUIDs and filter")
+        return self
+
+
+class BulkOutcome(BaseModel):
+    downloadUUID: str
+    ok: bool
+    downloadStatus: DownloadStatusEnum | None = Field(None, description="The status after the action, when ok")
+    errorCode: str | None = Field(None, description="Why this one was not changed (same codes as the single call)")
+    errorMessage: str | None = None
+
+
+class BulkActionResponse(BaseModel):
+    action: BulkActionEnum
+    succeeded: int
+    failed: int
+    results: list[BulkOutcome] = Field(..., description="One outcome per selected download, in order")
 
 
 class URLTypeEnum(str, Enum):

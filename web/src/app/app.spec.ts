@@ -2,13 +2,13 @@ import { TestBed } from '@angular/core/testing';
 import { provideHttpClient } from '@angular/common/http';
 import { HttpTestingController, provideHttpClientTesting } from '@angular/common/http/testing';
 import { App } from './app';
-import { byTestId, typeInto } from './testing';
+import { byTestId, provideApiWith, typeInto } from './testing';
 
 describe('App', () => {
   it('refreshes the list once after a download is started', async () => {
     TestBed.configureTestingModule({
       imports: [App],
-      providers: [provideHttpClient(), provideHttpClientTesting()],
+      providers: [provideHttpClient(), provideHttpClientTesting(), provideApiWith()],
     });
     const http = TestBed.inject(HttpTestingController);
     const fixture = TestBed.createComponent(App);
@@ -22,12 +22,20 @@ describe('App', () => {
 
     typeInto(byTestId<HTMLInputElement>(fixture, 'video-url')!, 'https://example.com/v/1');
     byTestId<HTMLButtonElement>(fixture, 'submit-download')!.click();
+    http
+      .expectOne((r) => r.url === 'api/listDownloads' && r.params.has('search'))
+      .flush({ downloads: [] });
     http.expectOne('api/initiateDownload').flush({ downloadUUID: 'new-uuid' });
     await fixture.whenStable();
 
     http.expectOne((r) => r.url === 'api/listDownloads').flush({ downloads: [] });
     await fixture.whenStable();
     http.verify();
+    // One polite live region for announcements, whatever the number of rows.
+    const root = fixture.nativeElement as HTMLElement;
+    expect(root.querySelectorAll('[data-testid="announcement"][aria-live="polite"]')).toHaveLength(
+      1,
+    );
   });
 });
 

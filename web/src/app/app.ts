@@ -1,6 +1,7 @@
-import { Component, viewChild } from '@angular/core';
+import { Component, inject, viewChild } from '@angular/core';
 import { DownloadForm } from './download-form/download-form';
 import { DownloadsList } from './downloads-list/downloads-list';
+import { StatusAnnouncer } from './status-announcer';
 
 @Component({
   selector: 'app-root',
@@ -9,6 +10,7 @@ import { DownloadsList } from './downloads-list/downloads-list';
 })
 export class App {
   private readonly list = viewChild.required(DownloadsList);
+  protected readonly announcer = inject(StatusAnnouncer);
 
   /** A new download was accepted: refresh the list once (no polling). */
   protected onCreated(): void {

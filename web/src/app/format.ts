@@ -56,19 +56,89 @@ export function describePeriod(minutes: number): string {
   return minutes === 1 ? 'the last minute' : `the last ${minutes} minutes`;
 }
 
-/** Local, readable date-time of an ISO-8601 string; the input itself if unparsable. */
-export function localDateTime(iso: string | null | undefined): string {
+/**
+ * Compact local date-time of an ISO-8601 string: "Nov 27, 08:15" this year, "Dec 3, 2025, 08:15" before;
+ * no seconds. The input itself if unparsable.
+ */
+export function localDateTime(iso: string | null | undefined, now: Date = new Date()): string {
   if (!iso) return '—';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   return date.toLocaleString(undefined, {
-    year: 'numeric',
+    year: date.getFullYear() === now.getFullYear() ? undefined : 'numeric',
     month: 'short',
     day: 'numeric',
     hour: '2-digit',
     minute: '2-digit',
-    second: '2-digit',
   });
+}
+
+/** Video length as on a player: 65 -> "1:05", 3725 -> "1:02:05". */
+export function clockDuration(seconds: number | null | undefined): string | null {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) {
+    return null;
+  }
+  const s = Math.round(seconds);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  return hours ? `${hours}:${two(minutes)}:${two(s % 60)}` : `${minutes}:${two(s % 60)}`;
+}
+
+/** Host without "www.": "https://www.youtube.com/watch?v=x" -> "youtube.com"; null if not a URL. */
+export function hostOf(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    return new URL(url).hostname.replace(/^www\./, '') || null;
+  } catch {
+    return null;
+  }
+}
+
+/** A URL as a person reads it: host and path, no scheme ("youtube.com/watch?v=x"). */
+export function readableURL(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const rest = `${parsed.pathname === '/' ? '' : parsed.pathname}${parsed.search}`;
+    return `${parsed.hostname.replace(/^www\./, '')}${rest}`;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * One readable line of an error: its first line without yt-dlp's "ERROR: " and "[extractor] " prefixes, and
+ * with server paths reduced to their file name.
+ */
+export function errorSummary(message: string | null | undefined): string {
+  const first = (message ?? '').split('\n').find((line) => line.trim()) ?? '';
+  const line = first
+    .trim()
+    .replace(/^ERROR:\s*/i, '')
+    .replace(/^\[[\w:-]+\]\s*/, '')
+    .replace(/(?:\/[^\s/:'"]+)+\/([^\s/:'"]+)/g, '$1');
+  return line || 'Download failed.';
+}
+
+/** A file name a person recognises: the title, without characters file systems refuse, plus the extension. */
+export function saveAsName(title: string, fileName: string | null | undefined): string {
+  const extension = /\.[A-Za-z0-9]{1,8}$/.exec(fileName ?? '')?.[0] ?? '';
+  const base = title
+    .replace(/[\u0000-\u001f\u007f/\\:*?"<>|]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^\.+/, '')
+    .slice(0, 150)
+    .trim();
+  return (base || 'video') + extension;
+}
+
+/** RFC 8187 encoding of a file name, as nginx's ?download= accepts it (letters, digits, !._~- and %XX). */
+export function encodeFileName(name: string): string {
+  return encodeURIComponent(name).replace(
+    /['()*]/g,
+    (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase(),
+  );
 }
 
 export function localTime(date: Date): string {

@@ -8,6 +8,8 @@ export type DownloadStatus = KnownDownloadStatus | (string & {});
 export interface InitiateDownloadRequest {
   videoURL: string;
   ytdlpCLIParameters?: string;
+  /** A preset id from listPresets. */
+  preset?: string;
 }
 
 export interface InitiateDownloadResponse {
@@ -29,10 +31,60 @@ export interface DownloadItem {
   fileName?: string | null;
   attempts?: number | null;
   s3Available?: boolean | null;
+  s3UploadError?: string | null;
+  // Video metadata and error classes (issue 15): used when the server sends them, never required.
+  videoTitle?: string | null;
+  thumbnailURL?: string | null;
+  videoDurationSeconds?: number | null;
+  extractor?: string | null;
+  webpageURL?: string | null;
+  errorCode?: string | null;
+  errorDetail?: string | null;
+  retryable?: boolean | null;
 }
 
 export interface ListDownloadsResponse {
   downloads: DownloadItem[];
+  nextPageToken?: string | null;
+}
+
+export interface Preset {
+  id: string;
+  label: string;
+  description: string;
+  ytdlpCLIParameters: string[];
+}
+
+export interface ListPresetsResponse {
+  presets: Preset[];
+}
+
+export interface ServerInfo {
+  s3Configured: boolean;
+  httpsBaseURL: string;
+}
+
+export type BulkAction = 'retry' | 'cancel' | 'delete';
+
+export interface BulkActionRequest {
+  action: BulkAction;
+  videoDownloadUUIDs?: string[];
+  filter?: { downloadStatus: KnownDownloadStatus };
+}
+
+export interface BulkOutcome {
+  downloadUUID: string;
+  ok: boolean;
+  downloadStatus?: DownloadStatus | null;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+}
+
+export interface BulkActionResponse {
+  action: BulkAction;
+  succeeded: number;
+  failed: number;
+  results: BulkOutcome[];
 }
 
 export type PublicURLType = 'HTTPS' | 'S3';
@@ -66,6 +118,10 @@ export interface RetryDownloadResponse {
 export interface ListDownloadsQuery {
   overLastPeriodDurationInMinutes: number;
   onlyShowOngoingDownloads: boolean;
+  downloadStatus?: KnownDownloadStatus | null;
+  search?: string | null;
+  pageToken?: string | null;
+  maxResults?: number | null;
 }
 
 /** Normalised error: every API refusal is HTTP 418 with {errorCode, errorMessage}. */

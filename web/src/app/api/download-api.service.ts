@@ -1,7 +1,11 @@
 import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
-import { Observable } from 'rxjs';
+import { Observable, shareReplay } from 'rxjs';
 import {
+  BulkActionRequest,
+  BulkActionResponse,
+  ListPresetsResponse,
+  ServerInfo,
   CancelDownloadResponse,
   DeleteDownloadResponse,
   DownloadActionRequest,
@@ -29,10 +33,29 @@ export class DownloadApiService {
   }
 
   listDownloads(query: ListDownloadsQuery): Observable<ListDownloadsResponse> {
-    const params = new HttpParams()
+    let params = new HttpParams()
       .set('overLastPeriodDurationInMinutes', String(query.overLastPeriodDurationInMinutes))
       .set('onlyShowOngoingDownloads', String(query.onlyShowOngoingDownloads));
+    if (query.downloadStatus) params = params.set('downloadStatus', query.downloadStatus);
+    if (query.search) params = params.set('search', query.search);
+    if (query.pageToken) params = params.set('pageToken', query.pageToken);
+    if (query.maxResults) params = params.set('maxResults', String(query.maxResults));
     return this.http.get<ListDownloadsResponse>(`${API_BASE}/listDownloads`, { params });
+  }
+
+  /** Format presets; they do not change while the server runs, so asked once. */
+  readonly presets$: Observable<ListPresetsResponse> = this.http
+    .get<ListPresetsResponse>(`${API_BASE}/listPresets`)
+    .pipe(shareReplay({ bufferSize: 1, refCount: false }));
+
+  /** Whether S3 links exist and where files are served; asked once. */
+  readonly serverInfo$: Observable<ServerInfo> = this.http
+    .get<ServerInfo>(`${API_BASE}/serverInfo`)
+    .pipe(shareReplay({ bufferSize: 1, refCount: false }));
+
+  /** Retry, cancel or delete many downloads in one call; each one's outcome comes back. */
+  bulkAction(request: BulkActionRequest): Observable<BulkActionResponse> {
+    return this.http.post<BulkActionResponse>(`${API_BASE}/bulkDownloadAction`, request);
   }
 
   getPublicURL(downloadUUID: string, urlType: PublicURLType): Observable<PublicURLResponse> {

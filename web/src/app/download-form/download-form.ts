@@ -1,9 +1,22 @@
-import { Component, inject, output, signal } from '@angular/core';
+import { Component, effect, inject, output, signal } from '@angular/core';
+import { toSignal } from '@angular/core/rxjs-interop';
+import { Observable, catchError, map, of } from 'rxjs';
 import { DownloadApiService } from '../api/download-api.service';
+import { DownloadItem, InitiateDownloadRequest, Preset } from '../api/api.types';
 import { toApiError } from '../api/api-error';
+import { StatusAnnouncer, displayName } from '../status-announcer';
+import { shortUuid } from '../row-actions/row-actions';
+
+/** listDownloads's search is at most this long; the exact URL is compared here. */
+const SEARCH_MAX = 200;
+const ALL_TIME_MINUTES = 10 * 365 * 24 * 60;
 
 const URL_ERROR_CODES = new Set(['invalidVideoURL']);
-const PARAMS_ERROR_CODES = new Set(['forbiddenYtdlpParameter', 'invalidYtdlpParameters']);
+const PARAMS_ERROR_CODES = new Set([
+  'forbiddenYtdlpParameter',
+  'invalidYtdlpParameters',
+  'presetNotFound',
+]);
 
 /** Client-side check only; the server does the real validation. */
 export function looksLikeHttpUrl(value: string): boolean {
@@ -21,6 +34,7 @@ export function looksLikeHttpUrl(value: string): boolean {
 })
 export class DownloadForm {
   private readonly api = inject(DownloadApiService);
+  private readonly announcer = inject(StatusAnnouncer);
 
   /** Emits the UUID of each download the server accepted. */
   readonly created = output<string>();
@@ -32,10 +46,47 @@ export class DownloadForm {
   protected readonly urlError = signal<string | null>(null);
   protected readonly paramsError = signal<string | null>(null);
   protected readonly formError = signal<string | null>(null);
+  protected readonly preset = signal('');
+  protected readonly presets = toSignal(
+    this.api.presets$.pipe(
+      map((answer) => answer.presets),
+      catchError(() => of([] as Preset[])),
+    ),
+    { initialValue: [] as Preset[] },
+  );
+  /** Downloads of the same URL already queued or running; a second press of Start queues anyway. */
+  protected readonly duplicates = signal<DownloadItem[]>([]);
+  private duplicateAcceptedFor: string | null = null;
+
+  constructor() {
+    // The "started" note lasts as long as its download: gone once it finished, failed or was cancelled.
+    effect(() => {
+      const ended = this.announcer.lastFinal();
+      if (ended && ended.downloadUUID === this.createdUUID()) this.createdUUID.set(null);
+    });
+  }
+
+  protected readonly shortUuid = shortUuid;
+  protected readonly displayName = displayName;
+
+  protected onPresetChange(event: Event): void {
+    this.preset.set((event.target as HTMLSelectElement).value);
+    this.paramsError.set(null);
+  }
+
+  protected presetParameters(id: string): string {
+    return (
+      this.presets()
+        .find((p) => p.id === id)
+        ?.ytdlpCLIParameters.join(' ') ?? ''
+    );
+  }
 
   protected onUrlInput(event: Event): void {
     this.videoURL.set((event.target as HTMLInputElement).value);
     this.urlError.set(null);
+    this.duplicates.set([]);
+    this.duplicateAcceptedFor = null;
   }
 
   protected onParamsInput(event: Event): void {
@@ -64,30 +115,65 @@ export class DownloadForm {
     }
 
     const params = this.ytdlpParams().trim();
+    const request: InitiateDownloadRequest = { videoURL };
+    if (params) request.ytdlpCLIParameters = params;
+    if (this.preset()) request.preset = this.preset();
     this.sending.set(true);
     this.createdUUID.set(null);
-    this.api
-      .initiateDownload(params ? { videoURL, ytdlpCLIParameters: params } : { videoURL })
-      .subscribe({
-        next: (response) => {
-          this.sending.set(false);
-          this.createdUUID.set(response.downloadUUID);
-          this.created.emit(response.downloadUUID);
-        },
-        error: (err: unknown) => {
-          this.sending.set(false);
-          const apiError = toApiError(err);
-          if (URL_ERROR_CODES.has(apiError.errorCode)) {
-            this.urlError.set(apiError.errorMessage);
-            this.focus('video-url');
-          } else if (PARAMS_ERROR_CODES.has(apiError.errorCode)) {
-            this.paramsError.set(apiError.errorMessage);
-            this.focus('ytdlp-params');
-          } else {
-            this.formError.set(apiError.errorMessage);
-          }
-        },
-      });
+    const accepted = this.duplicateAcceptedFor === videoURL;
+    (accepted ? of([]) : this.ongoingWithSameURL(videoURL)).subscribe((same) => {
+      if (same.length > 0) {
+        this.sending.set(false);
+        this.duplicates.set(same);
+        this.duplicateAcceptedFor = videoURL;
+        return;
+      }
+      this.duplicates.set([]);
+      this.start(request);
+    });
+  }
+
+  /** Downloads of exactly this URL that are PENDING or DOWNLOADING; none when the check itself fails. */
+  private ongoingWithSameURL(videoURL: string): Observable<DownloadItem[]> {
+    return this.api
+      .listDownloads({
+        overLastPeriodDurationInMinutes: ALL_TIME_MINUTES,
+        onlyShowOngoingDownloads: true,
+        search: videoURL.slice(0, SEARCH_MAX),
+        maxResults: 20,
+      })
+      .pipe(
+        map((answer) => (answer.downloads ?? []).filter((d) => d.videoURL === videoURL)),
+        catchError(() => of([] as DownloadItem[])),
+      );
+  }
+
+  private start(request: InitiateDownloadRequest): void {
+    this.api.initiateDownload(request).subscribe({
+      next: (response) => {
+        this.sending.set(false);
+        this.createdUUID.set(response.downloadUUID);
+        this.announcer.expect(response.downloadUUID);
+        // Cleared, so that Enter pressed twice does not queue the same video twice.
+        this.videoURL.set('');
+        this.duplicateAcceptedFor = null;
+        this.focus('video-url');
+        this.created.emit(response.downloadUUID);
+      },
+      error: (err: unknown) => {
+        this.sending.set(false);
+        const apiError = toApiError(err);
+        if (URL_ERROR_CODES.has(apiError.errorCode)) {
+          this.urlError.set(apiError.errorMessage);
+          this.focus('video-url');
+        } else if (PARAMS_ERROR_CODES.has(apiError.errorCode)) {
+          this.paramsError.set(apiError.errorMessage);
+          this.focus(apiError.errorCode === 'presetNotFound' ? 'format-preset' : 'ytdlp-params');
+        } else {
+          this.formError.set(apiError.errorMessage);
+        }
+      },
+    });
   }
 
   private focus(id: string): void {

@@ -7,8 +7,9 @@ import {
 } from '@angular/common/http/testing';
 import { DownloadsList } from './downloads-list';
 import { DownloadItem } from '../api/api.types';
-import { TEAPOT, allByTestId, byTestId, text } from '../testing';
+import { TEAPOT, allByTestId, byTestId, provideApiWith, text } from '../testing';
 import { CONFIRM } from '../confirm';
+import { StatusAnnouncer } from '../status-announcer';
 import { page } from 'vitest/browser';
 
 function item(overrides: Partial<DownloadItem>): DownloadItem {
@@ -52,18 +53,32 @@ const SAMPLE: DownloadItem[] = [
   item({ downloadUUID: 'uuid-future', downloadStatus: 'PAUSED' }),
 ];
 
+const ALL = '5256000';
+
 describe('DownloadsList', () => {
   let fixture: ComponentFixture<DownloadsList>;
   let http: HttpTestingController;
   let confirmSpy: ReturnType<typeof vi.fn<(message: string) => boolean>>;
 
-  function expectList(minutes: string, ongoing: string): TestRequest {
+  function expectList(
+    minutes: string,
+    ongoing: string,
+    extra: Record<string, string | null> = {},
+  ): TestRequest {
+    const wanted: Record<string, string | null> = {
+      maxResults: '50',
+      downloadStatus: null,
+      search: null,
+      pageToken: null,
+      ...extra,
+    };
     return http.expectOne(
       (r) =>
         r.method === 'GET' &&
         r.url === 'api/listDownloads' &&
         r.params.get('overLastPeriodDurationInMinutes') === minutes &&
-        r.params.get('onlyShowOngoingDownloads') === ongoing,
+        r.params.get('onlyShowOngoingDownloads') === ongoing &&
+        Object.entries(wanted).every(([key, value]) => r.params.get(key) === value),
     );
   }
 
@@ -83,6 +98,7 @@ describe('DownloadsList', () => {
       providers: [
         provideHttpClient(),
         provideHttpClientTesting(),
+        provideApiWith(),
         { provide: CONFIRM, useValue: (message: string) => confirmSpy(message) },
       ],
     });
@@ -96,8 +112,8 @@ describe('DownloadsList', () => {
     http.verify();
   });
 
-  it('loads the last hour of all downloads on start, showing a loading state', async () => {
-    const req = expectList('60', 'false');
+  it('loads the first page of all of history on start, showing a loading state', async () => {
+    const req = expectList(ALL, 'false');
     expect(byTestId(fixture, 'loading')).not.toBeNull();
     expect(text(byTestId(fixture, 'last-refresh'))).toBe('Not refreshed yet');
     req.flush({ downloads: SAMPLE });
@@ -107,7 +123,7 @@ describe('DownloadsList', () => {
   });
 
   it('renders one row per download with status text, progress and human-readable size', async () => {
-    expectList('60', 'false').flush({ downloads: SAMPLE });
+    expectList(ALL, 'false').flush({ downloads: SAMPLE });
     await fixture.whenStable();
 
     const rows = allByTestId(fixture, 'download-row');
@@ -124,51 +140,52 @@ describe('DownloadsList', () => {
     expect(text(downloading.querySelector('[data-testid="size"]'))).toBe('4.2 MB');
     expect(text(downloading)).toContain('1.5 MB/s');
     expect(text(downloading)).toContain('1 min 15 s left');
-    const link = downloading.querySelector<HTMLAnchorElement>('a.url')!;
+    const link = downloading.querySelector<HTMLAnchorElement>('[data-testid="title"]')!;
+    // No title yet: the URL as a person reads it, host first and the whole path; the full URL in the tooltip.
+    expect(text(link)).toBe('example.com/watch?v=' + 'a'.repeat(120));
     expect(link.title).toBe(SAMPLE[0].videoURL);
-    // Truncated visually (ellipsis) but the full URL stays in the title.
-    expect(getComputedStyle(link).textOverflow).toBe('ellipsis');
+    expect(text(downloading.querySelector('[data-testid="site"]'))).toBe('example.com');
+    expect(text(downloading.querySelector('[data-testid="short-id"]'))).toBe('ID uuid-dow');
     expect(text(downloading)).toContain('-f best');
 
     const completed = row('uuid-completed');
     expect(text(completed.querySelector('[data-testid="status"]'))).toBe('COMPLETED');
     expect(text(completed.querySelector('[data-testid="size"]'))).toBe('1.2 GB');
-    expect(text(completed.querySelector('[data-testid="progress-text"]'))).toBe('100%');
-    expect(completed.querySelector('[data-testid="https-link-button"]')).not.toBeNull();
-    expect(completed.querySelector('[data-testid="s3-link-button"]')).not.toBeNull();
+    // No redundant 100 % bar on a finished download.
+    expect(completed.querySelector('[data-testid="progress"]')).toBeNull();
+    expect(completed.querySelector('[data-testid="links-button"]')).not.toBeNull();
+    expect(completed.querySelector('[data-testid="download-link"]')).not.toBeNull();
 
     const failed = row('uuid-failed');
     expect(text(failed.querySelector('[data-testid="status"]'))).toBe('FAILED');
-    expect(text(failed)).toContain('ERROR: [generic] Unsupported URL');
-    expect(failed.querySelector('[data-testid="https-link-button"]')).toBeNull();
+    expect(text(failed.querySelector('[data-testid="row-error"]'))).toBe('Unsupported URL');
+    expect(failed.querySelector('[data-testid="links-button"]')).toBeNull();
 
     const pending = row('uuid-pending');
     expect(text(pending.querySelector('[data-testid="status"]'))).toBe('PENDING');
-    expect(text(pending.querySelector('[data-testid="size"]'))).toBe('—');
-    expect(pending.querySelector('[data-testid="https-link-button"]')).toBeNull();
+    expect(pending.querySelector('[data-testid="size"]')).toBeNull();
+    expect(pending.querySelector('[data-testid="links-button"]')).toBeNull();
 
     // Unknown statuses (e.g. a future PAUSED) are shown as text, neutrally.
     const future = row('uuid-future');
     expect(text(future.querySelector('[data-testid="status"]'))).toBe('PAUSED');
     expect(future.querySelector('[data-testid="status"]')!.classList).toContain('status-unknown');
 
-    // Created time is shown in local, readable form with the ISO value kept.
+    // Created time is shown in local, compact form (no seconds) with the ISO value kept.
     const time = downloading.querySelector('time')!;
     expect(time.getAttribute('datetime')).toBe('2026-01-02T03:04:05Z');
-    expect(text(time)).toContain('2026');
+    expect(text(time)).not.toMatch(/:\d\d:\d\d/);
   });
 
   it('shows an empty state that says what to do', async () => {
-    expectList('60', 'false').flush({ downloads: [] });
+    expectList(ALL, 'false').flush({ downloads: [] });
     await fixture.whenStable();
     expect(allByTestId(fixture, 'download-row')).toHaveLength(0);
-    expect(text(byTestId(fixture, 'empty-state'))).toBe(
-      'No downloads in the last hour. Start one above, or widen the period.',
-    );
+    expect(text(byTestId(fixture, 'empty-state'))).toBe('No downloads. Start one above.');
   });
 
   it('shows an error state when listing fails', async () => {
-    expectList('60', 'false').flush(
+    expectList(ALL, 'false').flush(
       { errorCode: 'serviceUnavailable', errorMessage: 'Database unavailable.' },
       TEAPOT,
     );
@@ -177,43 +194,54 @@ describe('DownloadsList', () => {
     expect(byTestId(fixture, 'empty-state')).toBeNull();
   });
 
-  it('changes the query parameters when the period or the toggle changes', async () => {
-    expectList('60', 'false').flush({ downloads: [] });
+  it('changes the query when the period, the status or the search changes', async () => {
+    expectList(ALL, 'false').flush({ downloads: [] });
     await fixture.whenStable();
-
     const period = byTestId<HTMLSelectElement>(fixture, 'period')!;
-    period.value = '15';
-    period.dispatchEvent(new Event('change'));
-    expectList('15', 'false').flush({ downloads: [] });
-    await fixture.whenStable();
-    expect(text(byTestId(fixture, 'empty-state'))).toContain('the last 15 minutes');
+    expect(period.value).toBe('all');
+    expect(Array.from(period.options).map((o) => o.text.trim())[0]).toBe('All');
 
     period.value = '10080';
     period.dispatchEvent(new Event('change'));
     expectList('10080', 'false').flush({ downloads: [] });
     await fixture.whenStable();
+    expect(text(byTestId(fixture, 'empty-state'))).toContain('in the last 7 days');
 
-    const ongoing = byTestId<HTMLInputElement>(fixture, 'only-ongoing')!;
-    ongoing.click();
+    const status = byTestId<HTMLSelectElement>(fixture, 'status-filter')!;
+    expect(
+      (fixture.nativeElement as HTMLElement).querySelector('label[for="status-filter"]'),
+    ).not.toBeNull();
+    status.value = 'ongoing';
+    status.dispatchEvent(new Event('change'));
     expectList('10080', 'true').flush({ downloads: [] });
     await fixture.whenStable();
+    status.value = 'FAILED';
+    status.dispatchEvent(new Event('change'));
+    expectList('10080', 'false', { downloadStatus: 'FAILED' }).flush({ downloads: [] });
+    await fixture.whenStable();
     expect(text(byTestId(fixture, 'empty-state'))).toBe(
-      'No ongoing downloads in the last 7 days. Start one above, or widen the period.',
+      'No failed downloads in the last 7 days. Change the filters to see more.',
     );
+
+    const search = byTestId<HTMLInputElement>(fixture, 'search')!;
+    expect(
+      (fixture.nativeElement as HTMLElement).querySelector('label[for="list-search"]')?.textContent,
+    ).toContain('Search title or URL');
+    search.value = '  cats ';
+    search.form!.requestSubmit();
+    expectList('10080', 'false', { downloadStatus: 'FAILED', search: 'cats' }).flush({
+      downloads: [],
+    });
+    await fixture.whenStable();
+    expect(text(byTestId(fixture, 'empty-state'))).toContain('matching “cats”');
 
     period.value = 'custom';
     period.dispatchEvent(new Event('change'));
-    expectList('120', 'true').flush({ downloads: [] });
+    expectList('120', 'false', { downloadStatus: 'FAILED', search: 'cats' }).flush({
+      downloads: [],
+    });
     await fixture.whenStable();
     const minutes = byTestId<HTMLInputElement>(fixture, 'period-custom-minutes')!;
-    expect(
-      (fixture.nativeElement as HTMLElement).querySelector('label[for="period-custom-minutes"]'),
-    ).not.toBeNull();
-    minutes.value = '45';
-    minutes.dispatchEvent(new Event('change'));
-    expectList('45', 'true').flush({ downloads: [] });
-    await fixture.whenStable();
-
     minutes.value = '0';
     minutes.dispatchEvent(new Event('change'));
     await fixture.whenStable();
@@ -221,19 +249,58 @@ describe('DownloadsList', () => {
     expect(text(fixture.nativeElement)).toContain('whole number of minutes');
   });
 
+  it('searches by itself after a pause in typing', async () => {
+    expectList(ALL, 'false').flush({ downloads: [] });
+    await fixture.whenStable();
+    vi.useFakeTimers();
+    const search = byTestId<HTMLInputElement>(fixture, 'search')!;
+    search.value = 'do';
+    search.dispatchEvent(new Event('input'));
+    vi.advanceTimersByTime(100);
+    search.value = 'dog';
+    search.dispatchEvent(new Event('input'));
+    vi.advanceTimersByTime(399);
+    http.expectNone('api/listDownloads');
+    vi.advanceTimersByTime(1);
+    expectList(ALL, 'false', { search: 'dog' }).flush({ downloads: [] });
+  });
+
+  it('pages with the token the server gives, appending the next page', async () => {
+    const first = Array.from({ length: 3 }, (_, n) => item({ downloadUUID: `p1-${n}` }));
+    expectList(ALL, 'false').flush({ downloads: first, nextPageToken: 'TOKEN-1' });
+    await fixture.whenStable();
+    const more = byTestId<HTMLButtonElement>(fixture, 'show-more')!;
+    more.click();
+    expectList(ALL, 'false', { pageToken: 'TOKEN-1' }).flush({
+      downloads: [item({ downloadUUID: 'p2-0' }), first[2]], // a repeat is not shown twice
+    });
+    await fixture.whenStable();
+    expect(allByTestId(fixture, 'download-row').map((r) => r.dataset['uuid'])).toEqual([
+      'p1-0',
+      'p1-1',
+      'p1-2',
+      'p2-0',
+    ]);
+    expect(byTestId(fixture, 'show-more')).toBeNull();
+    // Reading goes on at the first new row.
+    expect(document.activeElement).toBe(
+      allByTestId(fixture, 'download-row')[3].querySelector('[data-testid="title"]'),
+    );
+  });
+
   it('Refresh triggers a new request', async () => {
-    expectList('60', 'false').flush({ downloads: [] });
+    expectList(ALL, 'false').flush({ downloads: [] });
     await fixture.whenStable();
 
     byTestId<HTMLButtonElement>(fixture, 'refresh')!.click();
-    expectList('60', 'false').flush({ downloads: [SAMPLE[1]] });
+    expectList(ALL, 'false').flush({ downloads: [SAMPLE[1]] });
     await fixture.whenStable();
     expect(allByTestId(fixture, 'download-row')).toHaveLength(1);
     expect(byTestId(fixture, 'empty-state')).toBeNull();
   });
 
   it('never polls by itself', async () => {
-    expectList('60', 'false').flush({ downloads: SAMPLE });
+    expectList(ALL, 'false').flush({ downloads: SAMPLE });
     fixture.destroy();
 
     // A fresh component created under fake timers, so that any timer it starts
@@ -241,7 +308,7 @@ describe('DownloadsList', () => {
     vi.useFakeTimers();
     const polled = TestBed.createComponent(DownloadsList);
     polled.detectChanges();
-    expectList('60', 'false').flush({ downloads: SAMPLE });
+    expectList(ALL, 'false').flush({ downloads: SAMPLE });
     polled.detectChanges();
     for (let i = 0; i < 60; i++) {
       vi.advanceTimersByTime(60 * 1000); // one hour, minute by minute...
@@ -262,12 +329,36 @@ describe('DownloadsList', () => {
       future: '66666666-aaaa-4bbb-8ccc-000000000006',
     };
     const ROWS: DownloadItem[] = [
-      item({ downloadUUID: U.pending, downloadStatus: 'PENDING' }),
-      item({ downloadUUID: U.downloading, downloadStatus: 'DOWNLOADING', progress: 10 }),
-      item({ downloadUUID: U.completed, downloadStatus: 'COMPLETED', s3Available: false }),
-      item({ downloadUUID: U.failed, downloadStatus: 'FAILED', errorMessage: 'boom', attempts: 1 }),
-      item({ downloadUUID: U.cancelled, downloadStatus: 'CANCELLED', progress: 37, attempts: 2 }),
-      item({ downloadUUID: U.future, downloadStatus: 'PAUSED' }),
+      item({ downloadUUID: U.pending, downloadStatus: 'PENDING', videoTitle: 'Pending video' }),
+      item({
+        downloadUUID: U.downloading,
+        downloadStatus: 'DOWNLOADING',
+        progress: 10,
+        videoTitle: 'Running video',
+      }),
+      item({
+        downloadUUID: U.completed,
+        downloadStatus: 'COMPLETED',
+        s3Available: false,
+        videoTitle: 'Completed video',
+        fileName: '33333333.mp4',
+      }),
+      item({
+        downloadUUID: U.failed,
+        downloadStatus: 'FAILED',
+        errorMessage: 'boom',
+        attempts: 1,
+        videoURL: 'https://example.com/failed',
+      }),
+      item({
+        downloadUUID: U.cancelled,
+        downloadStatus: 'CANCELLED',
+        progress: 37,
+        downloadSizeInBytes: 5_000_000,
+        attempts: 2,
+        videoURL: 'https://example.com/cancelled',
+      }),
+      item({ downloadUUID: U.future, downloadStatus: 'PAUSED', videoURL: 'https://example.com/f' }),
     ];
 
     function withStatus(uuid: string, downloadStatus: string): DownloadItem[] {
@@ -292,7 +383,7 @@ describe('DownloadsList', () => {
     }
 
     beforeEach(async () => {
-      expectList('60', 'false').flush({ downloads: ROWS });
+      expectList(ALL, 'false').flush({ downloads: ROWS });
       await fixture.whenStable();
     });
 
@@ -313,13 +404,13 @@ describe('DownloadsList', () => {
       }
       // Accessible names say which download each button acts on; visible text stays short.
       const cancel = button(U.pending, 'cancel-button')!;
-      expect(cancel.getAttribute('aria-label')).toBe('Cancel download 11111111');
+      expect(cancel.getAttribute('aria-label')).toBe('Cancel Pending video');
       expect(text(cancel)).toBe('Cancel');
       expect(button(U.failed, 'retry-button')!.getAttribute('aria-label')).toBe(
-        'Retry download 44444444',
+        'Retry example.com/failed',
       );
       expect(button(U.completed, 'delete-button')!.getAttribute('aria-label')).toBe(
-        'Delete download 33333333',
+        'Delete Completed video',
       );
       for (const b of rowButtons(U.pending)) {
         expect(b.type).toBe('button');
@@ -346,6 +437,9 @@ describe('DownloadsList', () => {
       expect(style.borderTopStyle).toBe('dashed');
       expect(style.backgroundColor).not.toBe(getComputedStyle(unknownBadge).backgroundColor);
       expect(getComputedStyle(pendingBadge).borderTopStyle).toBe('solid');
+      // A cancelled download has neither a progress bar nor an expected size any more.
+      expect(cancelled.querySelector('[data-testid="progress"]')).toBeNull();
+      expect(cancelled.querySelector('[data-testid="size"]')).toBeNull();
     });
 
     it('Cancel posts the UUID, disables the row while in flight, then refreshes the list once', async () => {
@@ -360,14 +454,14 @@ describe('DownloadsList', () => {
 
       req.flush({ downloadUUID: U.downloading, downloadStatus: 'CANCELLED' });
       await fixture.whenStable();
-      expectList('60', 'false').flush({ downloads: withStatus(U.downloading, 'CANCELLED') });
+      expectList(ALL, 'false').flush({ downloads: withStatus(U.downloading, 'CANCELLED') });
       await fixture.whenStable();
 
       expect(text(row(U.downloading).querySelector('[data-testid="status"]'))).toBe('CANCELLED');
       expect(button(U.downloading, 'cancel-button')).toBeNull();
       const retry = button(U.downloading, 'retry-button')!;
       expect(retry.disabled).toBe(false);
-      expect(text(byTestId(fixture, 'action-message'))).toBe('Download 22222222 cancelled.');
+      expect(text(byTestId(fixture, 'action-message'))).toBe('“Running video” cancelled.');
       // Focus stays in the row, on its first action.
       expect(document.activeElement).toBe(retry);
       http.expectNone(() => true); // exactly one refresh, no polling
@@ -380,13 +474,13 @@ describe('DownloadsList', () => {
       expect(rowButtons(U.failed).every((b) => b.disabled)).toBe(true);
       req.flush({ downloadUUID: U.failed, downloadStatus: 'PENDING' });
       await fixture.whenStable();
-      expectList('60', 'false').flush({ downloads: withStatus(U.failed, 'PENDING') });
+      expectList(ALL, 'false').flush({ downloads: withStatus(U.failed, 'PENDING') });
       await fixture.whenStable();
 
       expect(text(row(U.failed).querySelector('[data-testid="status"]'))).toBe('PENDING');
       expect(button(U.failed, 'retry-button')).toBeNull();
       expect(button(U.failed, 'cancel-button')).not.toBeNull();
-      expect(text(byTestId(fixture, 'action-message'))).toBe('Download 44444444 queued again.');
+      expect(text(byTestId(fixture, 'action-message'))).toBe('“example.com/failed” queued again.');
       http.expectNone(() => true);
     });
 
@@ -395,7 +489,7 @@ describe('DownloadsList', () => {
       button(U.completed, 'delete-button')!.click();
       await fixture.whenStable();
       expect(confirmSpy).toHaveBeenCalledTimes(1);
-      expect(confirmSpy.mock.calls[0][0]).toContain('Delete download 33333333?');
+      expect(confirmSpy.mock.calls[0][0]).toContain('Delete “Completed video” (ID 33333333)?');
       http.expectNone(() => true);
       expect(rowButtons(U.completed).every((b) => !b.disabled)).toBe(true);
       expect(allByTestId(fixture, 'download-row')).toHaveLength(ROWS.length);
@@ -413,7 +507,7 @@ describe('DownloadsList', () => {
       expect(rowButtons(U.downloading).every((b) => b.disabled)).toBe(true);
       req.flush({ downloadUUID: U.downloading, deleted: true });
       await fixture.whenStable();
-      expectList('60', 'false').flush({
+      expectList(ALL, 'false').flush({
         downloads: ROWS.filter((d) => d.downloadUUID !== U.downloading),
       });
       await fixture.whenStable();
@@ -421,7 +515,7 @@ describe('DownloadsList', () => {
       expect(
         allByTestId(fixture, 'download-row').map((r) => r.getAttribute('data-uuid')),
       ).not.toContain(U.downloading);
-      expect(text(byTestId(fixture, 'action-message'))).toBe('Download 22222222 deleted.');
+      expect(text(byTestId(fixture, 'action-message'))).toBe('“Running video” deleted.');
       // The row (and the focused button) is gone: focus moves to the list heading.
       expect(document.activeElement?.id).toBe('downloads-heading');
       http.expectNone(() => true);
@@ -466,7 +560,7 @@ describe('DownloadsList', () => {
       });
       await fixture.whenStable();
       expect(row(U.pending).querySelector('[data-testid="row-action-error"]')).toBeNull();
-      expectList('60', 'false').flush({ downloads: ROWS });
+      expectList(ALL, 'false').flush({ downloads: ROWS });
       await fixture.whenStable();
     });
 
@@ -495,5 +589,217 @@ describe('DownloadsList', () => {
         await page.viewport(before.width, before.height);
       }
     });
+  });
+
+  it('shows the title, thumbnail, length and site when the server knows them', async () => {
+    expectList(ALL, 'false').flush({
+      downloads: [
+        item({
+          downloadUUID: 'meta',
+          downloadStatus: 'COMPLETED',
+          videoTitle: 'Big Buck Bunny',
+          thumbnailURL: 'https://i.example.com/bunny.jpg',
+          videoDurationSeconds: 596,
+          extractor: 'youtube',
+          webpageURL: 'https://www.youtube.com/watch?v=aqz-KE-bpKQ',
+          fileName: 'meta.mp4',
+          downloadSizeInBytes: 12_000_000,
+        }),
+      ],
+    });
+    await fixture.whenStable();
+    const r = row('meta');
+    const title = r.querySelector<HTMLAnchorElement>('[data-testid="title"]')!;
+    expect(text(title)).toBe('Big Buck Bunny');
+    expect(title.getAttribute('href')).toBe('https://www.youtube.com/watch?v=aqz-KE-bpKQ');
+    const thumbnail = r.querySelector<HTMLImageElement>('[data-testid="thumbnail"]')!;
+    expect(thumbnail.getAttribute('src')).toBe('https://i.example.com/bunny.jpg');
+    expect(thumbnail.alt).toBe(''); // decorative: the title next to it names the row
+    expect(text(r.querySelector('[data-testid="duration"]'))).toBe('length 9:56');
+    expect(text(r.querySelector('[data-testid="site"]'))).toBe('youtube');
+    expect(r.querySelector('[data-testid="select-row"]')!.getAttribute('aria-label')).toBe(
+      'Select Big Buck Bunny',
+    );
+  });
+
+  it('shows an error as one line, with the whole text behind Details and a Copy button', async () => {
+    const message =
+      'ERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found\n' +
+      'Traceback: /srv/data/.partial/abc.unknown_video';
+    expectList(ALL, 'false').flush({
+      downloads: [
+        item({ downloadUUID: 'bad', downloadStatus: 'FAILED', errorMessage: message }),
+        item({
+          downloadUUID: 'classified',
+          downloadStatus: 'FAILED',
+          errorMessage: 'The video is private.',
+          errorCode: 'videoUnavailable',
+          errorDetail: 'ERROR: [youtube] x: Private video. Sign in if you have access',
+        }),
+      ],
+    });
+    await fixture.whenStable();
+    const bad = row('bad');
+    const line = bad.querySelector<HTMLElement>('[data-testid="row-error"]')!;
+    expect(text(line)).toBe('Unable to download webpage: HTTP Error 404: Not Found');
+    expect(getComputedStyle(line).whiteSpace).toBe('nowrap');
+    const details = bad.querySelector<HTMLDetailsElement>('[data-testid="error-detail"]')!;
+    expect(details.open).toBe(false);
+    expect(text(details.querySelector('summary'))).toBe(
+      'Details of the error of example.com/watch?v=x',
+    );
+    expect(text(details.querySelector('pre'))).toContain('/srv/data/.partial/abc.unknown_video');
+
+    const writeText = vi.fn().mockResolvedValue(undefined);
+    vi.spyOn(navigator, 'clipboard', 'get').mockReturnValue({ writeText } as unknown as Clipboard);
+    details.open = true;
+    details.querySelector<HTMLButtonElement>('[data-testid="copy-error"]')!.click();
+    await vi.waitFor(() => expect(writeText).toHaveBeenCalledWith(message));
+    await fixture.whenStable();
+    expect(text(details.querySelector('[role="status"]'))).toBe('Copied.');
+    vi.restoreAllMocks();
+
+    const classified = row('classified');
+    expect(text(classified.querySelector('[data-testid="row-error"]'))).toBe(
+      'The video is private.',
+    );
+    expect(text(classified.querySelector('pre'))).toBe(
+      'ERROR: [youtube] x: Private video. Sign in if you have access',
+    );
+  });
+
+  describe('bulk actions', () => {
+    const ROWS: DownloadItem[] = [
+      item({ downloadUUID: 'aaaaaaaa-1', downloadStatus: 'FAILED', videoTitle: 'One' }),
+      item({ downloadUUID: 'bbbbbbbb-2', downloadStatus: 'DOWNLOADING', videoTitle: 'Two' }),
+      item({ downloadUUID: 'cccccccc-3', downloadStatus: 'CANCELLED', videoTitle: 'Three' }),
+    ];
+
+    beforeEach(async () => {
+      expectList(ALL, 'false').flush({ downloads: ROWS });
+      await fixture.whenStable();
+    });
+
+    function select(uuid: string): void {
+      row(uuid).querySelector<HTMLInputElement>('[data-testid="select-row"]')!.click();
+    }
+
+    it('retries the selection after one confirmation and reports each outcome', async () => {
+      const retry = byTestId<HTMLButtonElement>(fixture, 'bulk-retry')!;
+      expect(retry.disabled).toBe(true);
+      select('aaaaaaaa-1');
+      select('bbbbbbbb-2');
+      select('cccccccc-3');
+      await fixture.whenStable();
+      expect(text(byTestId(fixture, 'selection-count'))).toBe('3 selected');
+      expect(byTestId<HTMLInputElement>(fixture, 'select-all')!.checked).toBe(true);
+      confirmSpy.mockReturnValue(true);
+      retry.click();
+      expect(confirmSpy).toHaveBeenCalledTimes(1);
+      // Only the retryable ones; named with the id the row shows.
+      expect(confirmSpy.mock.calls[0][0]).toBe(
+        'Retry 2 downloads: “One” (ID aaaaaaaa) and “Three” (ID cccccccc)?',
+      );
+      const req = http.expectOne('api/bulkDownloadAction');
+      expect(req.request.body).toEqual({
+        action: 'retry',
+        videoDownloadUUIDs: ['aaaaaaaa-1', 'cccccccc-3'],
+      });
+      req.flush({
+        action: 'retry',
+        succeeded: 1,
+        failed: 1,
+        results: [
+          { downloadUUID: 'aaaaaaaa-1', ok: true, downloadStatus: 'PENDING' },
+          {
+            downloadUUID: 'cccccccc-3',
+            ok: false,
+            errorCode: 'downloadNotRetryable',
+            errorMessage: 'it is PENDING',
+          },
+        ],
+      });
+      await fixture.whenStable();
+      expectList(ALL, 'false').flush({ downloads: ROWS });
+      await fixture.whenStable();
+      expect(text(byTestId(fixture, 'action-message'))).toBe(
+        '1 download queued again. 1 could not be: “Three”: it is PENDING.',
+      );
+      expect(text(byTestId(fixture, 'selection-count'))).toBe('0 selected');
+    });
+
+    it('does nothing when the confirmation is declined', async () => {
+      byTestId<HTMLInputElement>(fixture, 'select-all')!.click();
+      await fixture.whenStable();
+      byTestId<HTMLButtonElement>(fixture, 'bulk-delete')!.click();
+      expect(confirmSpy.mock.calls[0][0]).toContain('Delete 3 downloads:');
+      expect(confirmSpy.mock.calls[0][0]).toContain('cannot be undone');
+      http.expectNone('api/bulkDownloadAction');
+    });
+
+    it('"Retry all failed" and "Clear completed" act on the server\'s filter, not on the shown page', async () => {
+      confirmSpy.mockReturnValue(true);
+      byTestId<HTMLButtonElement>(fixture, 'retry-all-failed')!.click();
+      const retry = http.expectOne('api/bulkDownloadAction');
+      expect(retry.request.body).toEqual({ action: 'retry', filter: { downloadStatus: 'FAILED' } });
+      retry.flush({ action: 'retry', succeeded: 0, failed: 0, results: [] });
+      await fixture.whenStable();
+      expectList(ALL, 'false').flush({ downloads: ROWS });
+      await fixture.whenStable();
+      expect(text(byTestId(fixture, 'action-message'))).toBe('Nothing to do: no download matched.');
+
+      byTestId<HTMLButtonElement>(fixture, 'clear-completed')!.click();
+      expect(confirmSpy.mock.calls[1][0]).toContain('Delete every completed download');
+      const clear = http.expectOne('api/bulkDownloadAction');
+      expect(clear.request.body).toEqual({
+        action: 'delete',
+        filter: { downloadStatus: 'COMPLETED' },
+      });
+      clear.flush(
+        { errorCode: 'serviceUnavailable', errorMessage: 'the database writer did not answer' },
+        TEAPOT,
+      );
+      await fixture.whenStable();
+      expect(text(byTestId(fixture, 'bulk-error'))).toBe('the database writer did not answer');
+    });
+  });
+
+  it('announces a download that finished or failed since the last refresh, once, and in the tab title', async () => {
+    expectList(ALL, 'false').flush({
+      downloads: [
+        item({ downloadUUID: 'a', downloadStatus: 'DOWNLOADING', videoTitle: 'Alpha' }),
+        item({ downloadUUID: 'b', downloadStatus: 'PENDING' }),
+        item({ downloadUUID: 'c', downloadStatus: 'FAILED', errorMessage: 'old failure' }),
+      ],
+    });
+    await fixture.whenStable();
+    const announcer = TestBed.inject(StatusAnnouncer);
+    expect(announcer.message()).toBe(''); // what was already there is not news
+    byTestId<HTMLButtonElement>(fixture, 'refresh')!.click();
+    expectList(ALL, 'false').flush({
+      downloads: [
+        item({ downloadUUID: 'a', downloadStatus: 'COMPLETED', videoTitle: 'Alpha' }),
+        item({ downloadUUID: 'b', downloadStatus: 'DOWNLOADING' }),
+        item({ downloadUUID: 'c', downloadStatus: 'FAILED', errorMessage: 'old failure' }),
+      ],
+    });
+    await fixture.whenStable();
+    expect(announcer.message()).toBe('Finished: Alpha.');
+    expect(document.title).toBe('✓ Alpha – Video downloader');
+    byTestId<HTMLButtonElement>(fixture, 'refresh')!.click();
+    expectList(ALL, 'false').flush({
+      downloads: [
+        item({ downloadUUID: 'a', downloadStatus: 'COMPLETED', videoTitle: 'Alpha' }),
+        item({
+          downloadUUID: 'b',
+          downloadStatus: 'FAILED',
+          errorMessage: 'ERROR: HTTP Error 404',
+        }),
+      ],
+    });
+    await fixture.whenStable();
+    expect(announcer.message()).toBe('Failed: example.com/watch?v=x: HTTP Error 404');
+    expect(document.title).toBe('✗ example.com/watch?v=x – Video downloader');
+    document.title = 'Video downloader';
   });
 });

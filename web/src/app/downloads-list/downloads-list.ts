@@ -11,10 +11,19 @@ import {
 } from '@angular/core';
 import { Subscription } from 'rxjs';
 import { DownloadApiService } from '../api/download-api.service';
-import { DownloadItem } from '../api/api.types';
+import {
+  BulkAction,
+  BulkActionRequest,
+  BulkActionResponse,
+  DownloadItem,
+  KnownDownloadStatus,
+} from '../api/api.types';
 import { toApiError } from '../api/api-error';
 import {
+  clockDuration,
   describePeriod,
+  errorSummary,
+  hostOf,
   humanDuration,
   humanSize,
   humanSpeed,
@@ -23,6 +32,8 @@ import {
 } from '../format';
 import { LinkPanel } from '../link-panel/link-panel';
 import { RowActionDone, RowActions, shortUuid } from '../row-actions/row-actions';
+import { CONFIRM } from '../confirm';
+import { StatusAnnouncer, displayName } from '../status-announcer';
 
 export interface PeriodOption {
   value: string;
@@ -30,23 +41,52 @@ export interface PeriodOption {
   minutes: number | null;
 }
 
+/** "All": the longest period the API accepts (ten years). */
+export const ALL_TIME_MINUTES = 10 * 365 * 24 * 60;
+export const PAGE_SIZE = 50;
+/** The most rows one refresh asks again for, after "Show more" was pressed many times. */
+const MAX_REFRESH_ROWS = 1000;
+
 export const PERIOD_OPTIONS: readonly PeriodOption[] = [
-  { value: '15', label: 'Last 15 minutes', minutes: 15 },
+  { value: 'all', label: 'All', minutes: ALL_TIME_MINUTES },
   { value: '60', label: 'Last hour', minutes: 60 },
   { value: '1440', label: 'Last 24 hours', minutes: 1440 },
   { value: '10080', label: 'Last 7 days', minutes: 10080 },
+  { value: '43200', label: 'Last 30 days', minutes: 43200 },
   { value: 'custom', label: 'Custom…', minutes: null },
 ];
 
-const KNOWN_STATUSES = new Set(['PENDING', 'DOWNLOADING', 'COMPLETED', 'FAILED', 'CANCELLED']);
+export const STATUS_OPTIONS: readonly { value: string; label: string }[] = [
+  { value: '', label: 'Any status' },
+  { value: 'ongoing', label: 'Ongoing (queued or downloading)' },
+  { value: 'PENDING', label: 'Queued' },
+  { value: 'DOWNLOADING', label: 'Downloading' },
+  { value: 'COMPLETED', label: 'Completed' },
+  { value: 'FAILED', label: 'Failed' },
+  { value: 'CANCELLED', label: 'Cancelled' },
+];
 
-const DONE_TEXT: Record<RowActionDone['action'], string> = {
+const KNOWN_STATUSES = new Set(['PENDING', 'DOWNLOADING', 'COMPLETED', 'FAILED', 'CANCELLED']);
+const CANCELLABLE = new Set(['PENDING', 'DOWNLOADING']);
+const RETRYABLE = new Set(['FAILED', 'CANCELLED']);
+
+const DONE_TEXT: Record<BulkAction, string> = {
   cancel: 'cancelled',
   retry: 'queued again',
   delete: 'deleted',
 };
 
 const MAX_CUSTOM_MINUTES = 525600; // one year
+
+/** "A", "A and B", "A, B, C and 4 more": names for a confirmation. */
+function listNames(items: readonly DownloadItem[]): string {
+  const names = items
+    .slice(0, 5)
+    .map((i) => `“${displayName(i)}” (ID ${shortUuid(i.downloadUUID)})`);
+  const more = items.length - names.length;
+  if (more > 0) return `${names.join(', ')} and ${more} more`;
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0];
+}
 
 @Component({
   selector: 'app-downloads-list',
@@ -57,40 +97,75 @@ export class DownloadsList implements OnInit, OnDestroy {
   private readonly api = inject(DownloadApiService);
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   private readonly injector = inject(Injector);
+  private readonly confirm = inject(CONFIRM);
+  private readonly announcer = inject(StatusAnnouncer);
 
   protected readonly periodOptions = PERIOD_OPTIONS;
-  protected readonly period = signal('60');
+  protected readonly statusOptions = STATUS_OPTIONS;
+  protected readonly period = signal('all');
   protected readonly customMinutes = signal(120);
   protected readonly customError = signal<string | null>(null);
-  protected readonly onlyOngoing = signal(false);
+  protected readonly statusFilter = signal('');
+  /** The search the list shows; the field's text is applied on Enter or after a short pause. */
+  protected readonly search = signal('');
 
   protected readonly downloads = signal<DownloadItem[]>([]);
+  protected readonly nextPageToken = signal<string | null>(null);
   protected readonly loading = signal(false);
+  protected readonly loadingMore = signal(false);
   protected readonly loaded = signal(false);
   protected readonly error = signal<string | null>(null);
   protected readonly lastRefresh = signal<Date | null>(null);
-  /** Confirmation of the last Cancel / Retry / Delete, announced politely. */
+  /** Confirmation of the last action (one row's or a bulk one), announced politely. */
   protected readonly actionMessage = signal<string | null>(null);
 
-  /** Period actually queried, in minutes. */
+  protected readonly selected = signal<ReadonlySet<string>>(new Set());
+  protected readonly bulkBusy = signal<BulkAction | null>(null);
+  protected readonly bulkError = signal<string | null>(null);
+
   protected readonly periodMinutes = computed(() => {
     const option = PERIOD_OPTIONS.find((o) => o.value === this.period());
     return option?.minutes ?? this.customMinutes();
   });
 
   protected readonly emptyMessage = computed(() => {
-    const what = this.onlyOngoing() ? 'No ongoing downloads' : 'No downloads';
-    const period = describePeriod(this.periodMinutes());
-    return `${what} in ${period}. Start one above, or widen the period.`;
+    const status = STATUS_OPTIONS.find((o) => o.value === this.statusFilter());
+    const what = status?.value ? `No ${status.label.toLowerCase()} downloads` : 'No downloads';
+    const period = this.period() === 'all' ? '' : ` in ${describePeriod(this.periodMinutes())}`;
+    const search = this.search() ? ` matching “${this.search()}”` : '';
+    const hint =
+      this.search() || status?.value || this.period() !== 'all'
+        ? 'Change the filters to see more.'
+        : 'Start one above.';
+    return `${what}${search}${period}. ${hint}`;
   });
+
+  protected readonly selectedItems = computed(() =>
+    this.downloads().filter((d) => this.selected().has(d.downloadUUID)),
+  );
+  protected readonly allShownSelected = computed(
+    () => this.downloads().length > 0 && this.selectedItems().length === this.downloads().length,
+  );
+  protected readonly selectedRetryable = computed(() =>
+    this.selectedItems().filter((d) => RETRYABLE.has(d.downloadStatus)),
+  );
+  protected readonly selectedCancellable = computed(() =>
+    this.selectedItems().filter((d) => CANCELLABLE.has(d.downloadStatus)),
+  );
 
   protected readonly humanSize = humanSize;
   protected readonly humanSpeed = humanSpeed;
   protected readonly humanDuration = humanDuration;
+  protected readonly clockDuration = clockDuration;
   protected readonly localDateTime = localDateTime;
   protected readonly localTime = localTime;
+  protected readonly displayName = displayName;
+  protected readonly errorSummary = errorSummary;
+  protected readonly shortUuid = shortUuid;
 
   private request?: Subscription;
+  private bulkRequest?: Subscription;
+  private searchTimer?: ReturnType<typeof setTimeout>;
   /** Row whose action just succeeded: focus goes back to it (or to the heading) after the refresh. */
   private focusAfterRefresh: string | null = null;
 
@@ -100,44 +175,97 @@ export class DownloadsList implements OnInit, OnDestroy {
 
   ngOnDestroy(): void {
     this.request?.unsubscribe();
+    this.bulkRequest?.unsubscribe();
+    clearTimeout(this.searchTimer);
   }
 
-  /** Loads the list once. There is deliberately no automatic polling. */
+  /** Loads the list again, as many rows as are shown (at least a page). No automatic polling. */
   refresh(): void {
     this.actionMessage.set(null);
     this.focusAfterRefresh = null;
-    this.load();
+    this.load(false);
   }
 
-  /** A row's Cancel / Retry / Delete succeeded: say so and refresh the list once. */
+  /**
+   * Every list of downloads the page receives goes through here, so that finished and failed downloads are
+   * announced once; the live-updates stream (/api/events) is to feed the same path.
+   */
+  private show(items: DownloadItem[]): void {
+    this.downloads.set(items);
+    this.announcer.observe(items);
+    const present = new Set(items.map((i) => i.downloadUUID));
+    this.selected.update((s) => new Set([...s].filter((uuid) => present.has(uuid))));
+  }
+
   protected onRowAction(event: RowActionDone): void {
-    this.load();
-    this.actionMessage.set(`Download ${shortUuid(event.downloadUUID)} ${DONE_TEXT[event.action]}.`);
+    const item = this.downloads().find((d) => d.downloadUUID === event.downloadUUID);
+    this.load(true);
+    const name = item ? `“${displayName(item)}”` : `Download ${shortUuid(event.downloadUUID)}`;
+    this.actionMessage.set(`${name} ${DONE_TEXT[event.action]}.`);
     this.focusAfterRefresh = event.downloadUUID;
   }
 
-  private load(): void {
+  private query(pageToken: string | null, maxResults: number) {
+    const status = this.statusFilter();
+    return {
+      overLastPeriodDurationInMinutes: this.periodMinutes(),
+      onlyShowOngoingDownloads: status === 'ongoing',
+      downloadStatus: KNOWN_STATUSES.has(status) ? (status as KnownDownloadStatus) : null,
+      search: this.search() || null,
+      pageToken,
+      maxResults,
+    };
+  }
+
+  /** keepCount: as many rows as shown now (after an action); else the first page (filters changed). */
+  private load(keepCount: boolean): void {
     this.request?.unsubscribe();
     this.loading.set(true);
+    this.loadingMore.set(false);
     this.error.set(null);
-    this.request = this.api
-      .listDownloads({
-        overLastPeriodDurationInMinutes: this.periodMinutes(),
-        onlyShowOngoingDownloads: this.onlyOngoing(),
-      })
-      .subscribe({
-        next: (response) => {
-          this.downloads.set(Array.isArray(response?.downloads) ? response.downloads : []);
-          this.loading.set(false);
-          this.loaded.set(true);
-          this.lastRefresh.set(new Date());
-          this.restoreFocus();
-        },
-        error: (err: unknown) => {
-          this.loading.set(false);
-          this.error.set(`Could not load the downloads: ${toApiError(err).errorMessage}`);
-        },
-      });
+    const count = keepCount
+      ? Math.min(MAX_REFRESH_ROWS, Math.max(PAGE_SIZE, this.downloads().length))
+      : PAGE_SIZE;
+    this.request = this.api.listDownloads(this.query(null, count)).subscribe({
+      next: (response) => {
+        this.show(Array.isArray(response?.downloads) ? response.downloads : []);
+        this.nextPageToken.set(response?.nextPageToken ?? null);
+        this.loading.set(false);
+        this.loaded.set(true);
+        this.lastRefresh.set(new Date());
+        this.restoreFocus();
+      },
+      error: (err: unknown) => {
+        this.loading.set(false);
+        this.error.set(`Could not load the downloads: ${toApiError(err).errorMessage}`);
+      },
+    });
+  }
+
+  protected showMore(): void {
+    const token = this.nextPageToken();
+    if (!token || this.loading()) return;
+    this.request?.unsubscribe();
+    this.loading.set(true);
+    this.loadingMore.set(true);
+    this.error.set(null);
+    const firstNew = this.downloads().length;
+    this.request = this.api.listDownloads(this.query(token, PAGE_SIZE)).subscribe({
+      next: (response) => {
+        const known = new Set(this.downloads().map((d) => d.downloadUUID));
+        const added = (response?.downloads ?? []).filter((d) => !known.has(d.downloadUUID));
+        this.show([...this.downloads(), ...added]);
+        this.nextPageToken.set(response?.nextPageToken ?? null);
+        this.loading.set(false);
+        this.loadingMore.set(false);
+        this.focusRow(firstNew);
+      },
+      error: (err: unknown) => {
+        this.loading.set(false);
+        this.loadingMore.set(false);
+        this.error.set(`Could not load more downloads: ${toApiError(err).errorMessage}`);
+      },
+    });
   }
 
   protected onPeriodChange(event: Event): void {
@@ -155,10 +283,123 @@ export class DownloadsList implements OnInit, OnDestroy {
     }
   }
 
-  protected onOnlyOngoingChange(event: Event): void {
-    this.onlyOngoing.set((event.target as HTMLInputElement).checked);
+  protected onStatusChange(event: Event): void {
+    this.statusFilter.set((event.target as HTMLSelectElement).value);
     this.refresh();
   }
+
+  protected onSearchInput(event: Event): void {
+    const value = (event.target as HTMLInputElement).value;
+    clearTimeout(this.searchTimer);
+    this.searchTimer = setTimeout(() => this.applySearch(value), 400);
+  }
+
+  protected onSearchSubmit(event: Event, input: HTMLInputElement): void {
+    event.preventDefault();
+    clearTimeout(this.searchTimer);
+    this.applySearch(input.value);
+  }
+
+  private applySearch(value: string): void {
+    const search = value.trim().slice(0, 200);
+    if (search === this.search()) return;
+    this.search.set(search);
+    this.refresh();
+  }
+
+  // ---- Selection and bulk actions ----
+
+  protected isSelected(uuid: string): boolean {
+    return this.selected().has(uuid);
+  }
+
+  protected toggleSelected(uuid: string, event: Event): void {
+    const checked = (event.target as HTMLInputElement).checked;
+    this.selected.update((s) => {
+      const next = new Set(s);
+      if (checked) next.add(uuid);
+      else next.delete(uuid);
+      return next;
+    });
+  }
+
+  protected toggleAll(event: Event): void {
+    const checked = (event.target as HTMLInputElement).checked;
+    this.selected.set(new Set(checked ? this.downloads().map((d) => d.downloadUUID) : []));
+  }
+
+  protected bulkSelected(action: BulkAction): void {
+    const items =
+      action === 'retry'
+        ? this.selectedRetryable()
+        : action === 'cancel'
+          ? this.selectedCancellable()
+          : this.selectedItems();
+    if (items.length === 0) return;
+    const verb = { retry: 'Retry', cancel: 'Cancel', delete: 'Delete' }[action];
+    const what = items.length === 1 ? '1 download' : `${items.length} downloads`;
+    const consequence =
+      action === 'delete'
+        ? '\n\nThis removes their files, S3 copies and entries. It cannot be undone.'
+        : '';
+    if (!this.confirm(`${verb} ${what}: ${listNames(items)}?${consequence}`)) return;
+    this.runBulk({ action, videoDownloadUUIDs: items.map((i) => i.downloadUUID) });
+  }
+
+  protected retryAllFailed(): void {
+    if (!this.confirm('Retry every failed download (not only those shown)?')) return;
+    this.runBulk({ action: 'retry', filter: { downloadStatus: 'FAILED' } });
+  }
+
+  protected clearCompleted(): void {
+    if (
+      !this.confirm(
+        'Delete every completed download (not only those shown)?\n\n' +
+          'This removes their files, S3 copies and entries. It cannot be undone.',
+      )
+    ) {
+      return;
+    }
+    this.runBulk({ action: 'delete', filter: { downloadStatus: 'COMPLETED' } });
+  }
+
+  private runBulk(request: BulkActionRequest): void {
+    if (this.bulkBusy()) return;
+    this.bulkBusy.set(request.action);
+    this.bulkError.set(null);
+    this.actionMessage.set(null);
+    const names = new Map(this.downloads().map((d) => [d.downloadUUID, displayName(d)]));
+    this.bulkRequest?.unsubscribe();
+    this.bulkRequest = this.api.bulkAction(request).subscribe({
+      next: (answer) => {
+        this.bulkBusy.set(null);
+        this.actionMessage.set(this.describeBulk(answer, names));
+        this.selected.set(new Set());
+        this.load(true);
+      },
+      error: (err: unknown) => {
+        this.bulkBusy.set(null);
+        this.bulkError.set(toApiError(err).errorMessage);
+      },
+    });
+  }
+
+  private describeBulk(answer: BulkActionResponse, names: Map<string, string>): string {
+    const done = DONE_TEXT[answer.action];
+    if (answer.results.length === 0) return `Nothing to do: no download matched.`;
+    let message = `${answer.succeeded} ${answer.succeeded === 1 ? 'download' : 'downloads'} ${done}.`;
+    const refused = answer.results.filter((r) => !r.ok);
+    if (refused.length > 0) {
+      const first = refused[0];
+      const name = names.get(first.downloadUUID) ?? shortUuid(first.downloadUUID);
+      message += ` ${refused.length} could not be: “${name}”: ${first.errorMessage ?? first.errorCode}`;
+      if (refused.length > 1) message += ` (and ${refused.length - 1} more)`;
+      message += '.';
+    }
+    return message;
+  }
+
+  // ---- Focus ----
 
   /**
    * The button that was used may have disappeared (row deleted, Cancel replaced by Retry):
@@ -188,6 +429,19 @@ export class DownloadsList implements OnInit, OnDestroy {
     );
   }
 
+  /** After "Show more": focus the first new row's title link, where reading continues. */
+  private focusRow(index: number): void {
+    afterNextRender(
+      () => {
+        const rows = this.host.nativeElement.querySelectorAll<HTMLElement>(
+          '[data-testid="download-row"]',
+        );
+        rows[index]?.querySelector<HTMLElement>('[data-testid="title"]')?.focus();
+      },
+      { injector: this.injector },
+    );
+  }
+
   private validateCustom(): boolean {
     const value = this.customMinutes();
     const ok = Number.isInteger(value) && value >= 1 && value <= MAX_CUSTOM_MINUTES;
@@ -197,7 +451,8 @@ export class DownloadsList implements OnInit, OnDestroy {
     return ok;
   }
 
-  /** Badge text: the API value itself (e.g. COMPLETED), so unknown future values still show. */
+  // ---- Row display ----
+
   protected statusLabel(status: string): string {
     return status ? status.toUpperCase() : 'UNKNOWN';
   }
@@ -206,13 +461,30 @@ export class DownloadsList implements OnInit, OnDestroy {
     return KNOWN_STATUSES.has(status) ? `status-${status.toLowerCase()}` : 'status-unknown';
   }
 
-  /** Percentage to show, or null when there is nothing meaningful. */
+  /** A progress bar only while it says something: a running download (not a finished or cancelled one). */
   protected progressOf(item: DownloadItem): number | null {
-    if (item.downloadStatus === 'COMPLETED') return 100;
+    if (item.downloadStatus !== 'DOWNLOADING') return null;
     if (typeof item.progress === 'number' && Number.isFinite(item.progress)) {
       return Math.min(100, Math.max(0, item.progress));
     }
     return null;
+  }
+
+  /** Size worth showing: the file's once completed, the expected one while running, none otherwise. */
+  protected sizeOf(item: DownloadItem): string | null {
+    if (item.downloadStatus !== 'COMPLETED' && item.downloadStatus !== 'DOWNLOADING') return null;
+    const size = humanSize(item.downloadSizeInBytes);
+    return size === '—' ? null : size;
+  }
+
+  protected siteOf(item: DownloadItem): string | null {
+    return item.extractor?.trim() || hostOf(item.webpageURL || item.videoURL);
+  }
+
+  /** The error's full text, when it says more than the one-line summary. */
+  protected errorDetailOf(item: DownloadItem): string | null {
+    const detail = (item.errorDetail || item.errorMessage || '').trim();
+    return detail && detail !== errorSummary(item.errorMessage) ? detail : null;
   }
 
   protected formatPercent(value: number): string {
@@ -223,5 +495,22 @@ export class DownloadsList implements OnInit, OnDestroy {
     const params: unknown = item.ytdlpCLIParameters;
     if (Array.isArray(params)) return params.join(' ');
     return typeof params === 'string' ? params : '';
+  }
+
+  /** UUID of the row whose error detail was just copied (or selected, where copying is not possible). */
+  protected readonly detailCopied = signal<{ uuid: string; copied: boolean } | null>(null);
+
+  protected async copyDetail(item: DownloadItem, detail: HTMLElement): Promise<void> {
+    try {
+      await navigator.clipboard.writeText(this.errorDetailOf(item) ?? '');
+      this.detailCopied.set({ uuid: item.downloadUUID, copied: true });
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(detail);
+      const selection = getSelection();
+      selection?.removeAllRanges();
+      selection?.addRange(range);
+      this.detailCopied.set({ uuid: item.downloadUUID, copied: false });
+    }
   }
 }

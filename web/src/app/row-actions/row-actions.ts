@@ -4,6 +4,7 @@ import { DownloadApiService } from '../api/download-api.service';
 import { DownloadItem } from '../api/api.types';
 import { toApiError } from '../api/api-error';
 import { CONFIRM } from '../confirm';
+import { displayName } from '../status-announcer';
 
 export type RowAction = 'cancel' | 'retry' | 'delete';
 
@@ -31,7 +32,7 @@ export function deleteQuestion(item: DownloadItem): string {
     ? ' It is still running and will be cancelled first.'
     : '';
   return (
-    `Delete download ${shortUuid(item.downloadUUID)}?${ongoing}\n\n` +
+    `Delete “${displayName(item)}” (ID ${shortUuid(item.downloadUUID)})?${ongoing}\n\n` +
     'This removes the downloaded file, its S3 copy and this entry. It cannot be undone.'
   );
 }
@@ -56,7 +57,8 @@ export class RowActions implements OnDestroy {
     return action ? BUSY_TEXT[action] : null;
   });
 
-  protected readonly short = computed(() => shortUuid(this.item().downloadUUID));
+  /** What screen readers say after "Cancel", "Retry", "Delete": the video's name, not a hex id. */
+  protected readonly name = computed(() => displayName(this.item()));
   protected readonly canCancel = computed(() => CANCELLABLE.has(this.item().downloadStatus));
   protected readonly canRetry = computed(() => RETRYABLE.has(this.item().downloadStatus));
 

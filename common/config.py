@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     BUSBASEADDRESS: str = Field(
         "",
         description="Empty: ipc:// sockets under RUNPATH. `tcp://HOST:PORT`: the bus uses PORT..PORT+4 on HOST.")
+    COOKIESPATH: Path = Field(
+        Path("/opt/prt/prt-videodownloader/cookies/"),
+        description="Folder of the cookie profiles (<name>.txt, mode 0600, written by the API) and of the "
+                    "per-download copies yt-dlp is given (.in-use/).")
     HTTPSBASEURL: str = Field(
         "https://prt.teevity.com/videodownloader",
         description="Public base URL under which nginx serves the video folder; links are <base>/<file name>.")
@@ -154,6 +158,7 @@ class Settings(BaseSettings):
     def create_folders(self) -> None:
         for folder in (self.SQLITEFILEPATH.parent, self.VIDEODATAPATH, self.partial_path, self.RUNPATH):
             folder.mkdir(parents=True, exist_ok=True)
+        self.COOKIESPATH.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def describe_error(error: ValidationError) -> str:

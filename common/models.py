@@ -71,6 +71,8 @@ class Download(Base):
     s3UploadError: Mapped[str | None] = mapped_column(Text)
     attemptToken: Mapped[str | None] = mapped_column(String(64))
     idempotencyKey: Mapped[str | None] = mapped_column(String(255))
+    cookieProfile: Mapped[str | None] = mapped_column(String(64))
+    ytdlpVersion: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),

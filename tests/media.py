@@ -15,6 +15,7 @@ from pathlib import Path
 THROTTLE_CHUNK = 16 * 1024
 THROTTLE_DELAY = 0.05  # about 320 KB/s per connection
 CRAWL_DELAY = 0.5  # about 32 KB/s: long.mp4 takes most of a minute
+REQUIRED_COOKIE = "prt_session=s3cr3t-cookie-value-4242"  # what /members/<file> asks for
 
 
 def generate_media(folder: Path) -> Path:
@@ -63,7 +64,8 @@ def generate_media(folder: Path) -> Path:
 
 class MediaHandler(SimpleHTTPRequestHandler):
     """Serves the media folder; /slow/<file> is throttled, /crawl/<file> ten times more, /stall/<file> stops
-    sending after a few bytes, /redirect?to=<url> redirects. Every request is recorded for the tests."""
+    sending after a few bytes, /redirect?to=<url> redirects, /members/<file> answers 403 without the cookie
+    REQUIRED_COOKIE. Every request is recorded for the tests."""
 
     server: "MediaServer"
 
@@ -80,6 +82,11 @@ class MediaHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if path.startswith("/members/"):  # only with the cookie REQUIRED_COOKIE
+            if REQUIRED_COOKIE not in [part.strip() for part in self.headers.get("Cookie", "").split(";")]:
+                self.send_error(HTTPStatus.FORBIDDEN, "sign in first")
+                return
+            self.path = self.path.replace("/members/", "/", 1)
         for prefix, mode in (("/slow/", "slow"), ("/crawl/", "crawl"), ("/stall/", "stall")):
             if path.startswith(prefix):
                 return self._send_throttled(path[len(prefix):], mode)

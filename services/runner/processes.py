@@ -8,6 +8,7 @@ zygote left behind.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -42,6 +43,7 @@ class ForkedProcess:
         self.stderr = open(stderr_fd, "rb", buffering=0)
         self.returncode: int | None = None
         self.stopped_by_runner = False
+        self.ytdlp_version: str | None = None  # of the zygote it was forked from
         self._lock = threading.Lock()
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -117,6 +119,7 @@ class Zygote:
         self.popen: subprocess.Popen | None = None
         self.control: socket.socket | None = None
         self.runner_pidfd = os.pidfd_open(os.getpid())
+        self.ytdlp: dict | None = None  # what the current zygote's yt-dlp reported when it got ready
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -136,13 +139,15 @@ class Zygote:
     def _read_events(self, control: socket.socket, popen: subprocess.Popen, pids: queue.Queue) -> None:
         while True:
             try:
-                message = control.recv(128).decode()
+                message = control.recv(4096).decode()
             except OSError:
                 message = ""
             if not message:
                 break
-            kind, *values = message.split()
+            kind, _, rest = message.partition(" ")
+            values = rest.split()
             if kind == "ready":
+                self.ytdlp = json.loads(rest) if rest else None
                 self._ready.set()
             elif kind == "pid":
                 pids.put(int(values[0]))
@@ -198,7 +203,9 @@ class Zygote:
                 for fd in (stdin_w, stdout_r, stderr_r):
                     os.close(fd)
                 raise ZygoteGone("the yt-dlp zygote stopped before answering")
-            return ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
+            process = ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
+            process.ytdlp_version = (self.ytdlp or {}).get("version")
+            return process
 
     def stop(self) -> None:
         if self.popen is not None:

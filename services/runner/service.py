@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from common import bus, metrics
+from common import bus, cookies, metrics
 from common.config import Settings, load_settings
 from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
@@ -47,6 +47,7 @@ class Job(threading.Thread):
         self.requester = bus.Requester(self.settings)
         self.process: ForkedProcess | None = None
         self.cancelled = threading.Event()
+        self.ytdlp_version: str | None = None
 
     def run(self) -> None:
         try:
@@ -87,7 +88,8 @@ class Job(threading.Thread):
         if status == "FAILED":
             self.settings.remove_download_files(uuid)
         final = bus.FinishDownload(uuid=uuid, attempt=attempt, status=status, sizeInBytes=size,
-                                   fileName=file_name, errorMessage=error, attemptToken=token)
+                                   fileName=file_name, errorMessage=error, attemptToken=token,
+                                   ytdlpVersion=self.ytdlp_version)
         reply = self.requester.request_until_committed(final, stop=self.runner.stopping)
         if reply is None:
             return
@@ -111,11 +113,27 @@ class Job(threading.Thread):
             self.settings.remove_download_files(uuid)
 
     def _download(self, attempt: int) -> tuple[str, int | None, str | None, str | None]:
+        """Runs yt-dlp once, with a private copy of the download's cookie profile if it has one (yt-dlp writes
+        cookies back to the file it is given: the profile itself stays as uploaded); the copy is removed after."""
+        profile, uuid = self.order.cookieProfile, self.order.uuid
+        if profile is None:
+            return self._run_ytdlp(attempt, None)
+        try:
+            copy = cookies.copy_for_download(self.settings.COOKIESPATH, profile, uuid)
+        except cookies.CookieProfileError as error:
+            return "FAILED", None, None, str(error)
+        try:
+            return self._run_ytdlp(attempt, copy)
+        finally:
+            copy.unlink(missing_ok=True)
+
+    def _run_ytdlp(self, attempt: int, cookies_file) -> tuple[str, int | None, str | None, str | None]:
         uuid, settings = self.order.uuid, self.settings
         arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
-                                       settings.VIDEODATAPATH, settings.partial_path)
+                                       settings.VIDEODATAPATH, settings.partial_path, cookies_file)
         try:
-            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path)
+            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path,
+                                cookies_file=cookies_file)
         except CommandLineViolation as violation:
             log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
                         uuid, violation)
@@ -125,6 +143,7 @@ class Job(threading.Thread):
             self.process = process = self.runner.spares.take()
         except ZygoteGone as error:
             raise ProcessLost(f"runner lost its yt-dlp zygote: {error}") from error
+        self.ytdlp_version = process.ytdlp_version
         try:
             process.stdin.write(json.dumps(arguments) + "\n")
             process.stdin.flush()
@@ -254,8 +273,14 @@ class Runner:
     def heartbeat(self) -> None:
         self.scheduler.send(bus.RunnerHeartbeat(
             runnerId=self.runner_id, runnerStartedAt=self.started_at, active=list(self.jobs)))
+        ytdlp = self.spares.zygote.ytdlp
+        if ytdlp is not None and self.alive.message.ytdlp != bus.YtdlpInfo(**ytdlp):
+            self.alive.message = bus.ServiceHeartbeat(service="runner", ytdlp=bus.YtdlpInfo(**ytdlp))
 
     def run_forever(self) -> None:
+        removed = cookies.remove_copies(self.settings.COOKIESPATH)  # left by a runner that died mid-download
+        if removed:
+            log.info("removed %d cookie copies left by an earlier runner", removed)
         self.spares.top_up()
         self.spares.keep()
         log.info("ready: id=%s, %d warm yt-dlp processes", self.runner_id, self.settings.WARMPROCESSES)

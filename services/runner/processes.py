@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from services.runner.zygote import CONTROL_FD_VARIABLE, RUNNER_PIDFD_VARIABLE
@@ -44,6 +45,7 @@ class ForkedProcess:
         self.returncode: int | None = None
         self.stopped_by_runner = False
         self.ytdlp_version: str | None = None  # of the zygote it was forked from
+        self.generation = 0  # Zygote.generation when it was forked
         self._lock = threading.Lock()
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -111,7 +113,8 @@ class ForkedProcess:
 class Zygote:
     """The runner's side of services.runner.zygote: starts it, asks it to fork, learns the pids."""
 
-    def __init__(self):
+    def __init__(self, python: str = sys.executable):
+        self.python = python  # the interpreter of the selected yt-dlp environment (services.runner.ytdlp_update)
         self._fork_lock = threading.Lock()
         self._ready = threading.Event()
         self._pids: queue.Queue[int | None] = queue.Queue()
@@ -120,6 +123,7 @@ class Zygote:
         self.control: socket.socket | None = None
         self.runner_pidfd = os.pidfd_open(os.getpid())
         self.ytdlp: dict | None = None  # what the current zygote's yt-dlp reported when it got ready
+        self.generation = 0  # counts switches of yt-dlp environment
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -127,7 +131,7 @@ class Zygote:
         self.gone.clear()
         self._pids = pids = queue.Queue()
         self.popen = popen = subprocess.Popen(
-            [sys.executable, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(), self.runner_pidfd),
+            [self.python, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(), self.runner_pidfd),
             start_new_session=True, cwd=Path(__file__).resolve().parents[2],
             env={**os.environ, CONTROL_FD_VARIABLE: str(theirs.fileno()),
                  RUNNER_PIDFD_VARIABLE: str(self.runner_pidfd)})
@@ -205,7 +209,20 @@ class Zygote:
                 raise ZygoteGone("the yt-dlp zygote stopped before answering")
             process = ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
             process.ytdlp_version = (self.ytdlp or {}).get("version")
+            process.generation = self.generation
             return process
+
+    def switch_to(self, python: str) -> None:
+        """Between two forks: the current zygote is told to exit (its yt-dlp processes go on with their
+        version), and the next fork starts a zygote with `python`."""
+        with self._fork_lock:
+            self.python, control, self.control, self.ytdlp = python, self.control, None, None
+            self.generation += 1
+            if control is not None:  # the zygote's serve() ends; its events thread sees it is no longer current
+                try:
+                    control.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def stop(self) -> None:
         if self.popen is not None:
@@ -215,9 +232,10 @@ class Zygote:
 class SparePool:
     """yt-dlp processes forked ahead of need from the zygote, each waiting on stdin for one argument list."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, selected_python: Callable[[], str] = lambda: sys.executable):
         self.size = size
-        self.zygote = Zygote()
+        self.selected_python = selected_python
+        self.zygote = Zygote(selected_python())
         self._spares: list[ForkedProcess] = []
         self._lock = threading.Lock()
         self._owned: dict[int, ForkedProcess] = {}  # handed out to jobs and not yet forgotten
@@ -233,7 +251,10 @@ class SparePool:
         for _ in range(missing):
             process = self.zygote.fork()
             with self._lock:
-                self._spares.append(process)
+                if process.generation == self.zygote.generation:
+                    self._spares.append(process)
+                    continue
+            _discard(process)  # forked by the zygote of the environment just switched away from
 
     def take(self) -> ForkedProcess:
         """A spare if there is one, else a fork made now (a few milliseconds once the zygote is warm)."""
@@ -248,6 +269,16 @@ class SparePool:
         with self._lock:
             self._owned[process.pid] = process
         return process
+
+    def switch_to(self, python: str) -> None:
+        """New downloads start on another yt-dlp environment; running ones finish on theirs. The idle spares
+        of the old one are stopped (no job has reached them)."""
+        with self._lock:
+            self.zygote.switch_to(python)
+            spares, self._spares = self._spares, []
+        for process in spares:
+            _discard(process)
+        log.info("yt-dlp environment switched to %s: running downloads finish on the previous one", python)
 
     def forget(self, process: ForkedProcess) -> None:
         process.close()
@@ -264,6 +295,9 @@ class SparePool:
         strays: set[int] = set()
         while not self._stopping.is_set():
             try:
+                python = self.selected_python()
+                if python != self.zygote.python:
+                    self.switch_to(python)
                 self.zygote.ensure_started()
                 self.top_up()
             except Exception as error:  # the zygote died while forking: the next round starts a new one
@@ -298,6 +332,12 @@ class SparePool:
         for process in processes:
             process.kill_group()
         self.zygote.stop()
+
+
+def _discard(process: ForkedProcess) -> None:
+    process.kill_group()
+    process.poll()
+    process.close()
 
 
 def kill_group(process: ForkedProcess) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid as uuidlib
@@ -25,6 +28,7 @@ from common.ytdlp import (DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKE
                           build_command_line, verify_command_line)
 from services.runner.media import check_final_file, parse_progress
 from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group, stop_group
+from services.runner import ytdlp_update
 from services.runner.streams import LineStreams
 
 log = logging.getLogger("runner")
@@ -260,8 +264,28 @@ class Runner:
         self.publisher = bus.Pusher(settings, "publisher")
         self.alive = bus.Heartbeat(settings, "runner")
         self._lock = threading.Lock()
-        self.spares = SparePool(settings.WARMPROCESSES)
+        self.spares = SparePool(settings.WARMPROCESSES, self.selected_python)
         self.jobs: dict[str, Job] = {}
+
+    def selected_python(self) -> str:
+        """The interpreter of the yt-dlp environment new downloads use (services.runner.ytdlp_update)."""
+        selection = ytdlp_update.selected(self.settings)
+        if selection is not None and os.access(selection.python, os.X_OK):
+            return str(selection.python)
+        return sys.executable
+
+    def follow_update_channel(self) -> None:
+        """The stable/nightly channel: looks for a newer yt-dlp now and every YTDLPUPDATECHECKHOURS; the update
+        runs in a process of its own and is switched to by the keeper only once it passed its smoke download."""
+        while not self.stopping.is_set():
+            try:
+                result = subprocess.run([sys.executable, "-m", "services.runner.ytdlp_update", "check"],
+                                        capture_output=True, text=True, timeout=3600)
+                said = (result.stdout + result.stderr).strip().splitlines()
+                log.info("yt-dlp %s channel: %s", self.settings.YTDLPUPDATECHANNEL, said[-1] if said else "no answer")
+            except (OSError, subprocess.SubprocessError) as error:
+                log.warning("yt-dlp update check failed: %s", error)
+            self.stopping.wait(self.settings.YTDLPUPDATECHECKHOURS * 3600)
 
     def job_ended(self, uuid: str) -> None:
         """Called from a job thread; the main thread forwards it so the scheduler sees events in order."""
@@ -274,8 +298,10 @@ class Runner:
         self.scheduler.send(bus.RunnerHeartbeat(
             runnerId=self.runner_id, runnerStartedAt=self.started_at, active=list(self.jobs)))
         ytdlp = self.spares.zygote.ytdlp
-        if ytdlp is not None and self.alive.message.ytdlp != bus.YtdlpInfo(**ytdlp):
-            self.alive.message = bus.ServiceHeartbeat(service="runner", ytdlp=bus.YtdlpInfo(**ytdlp))
+        if ytdlp is not None:
+            info = bus.YtdlpInfo(**ytdlp, problem=ytdlp_update.last_problem(self.settings))
+            if self.alive.message.ytdlp != info:
+                self.alive.message = bus.ServiceHeartbeat(service="runner", ytdlp=info)
 
     def run_forever(self) -> None:
         removed = cookies.remove_copies(self.settings.COOKIESPATH)  # left by a runner that died mid-download
@@ -283,6 +309,8 @@ class Runner:
             log.info("removed %d cookie copies left by an earlier runner", removed)
         self.spares.top_up()
         self.spares.keep()
+        if self.settings.YTDLPUPDATECHANNEL != "pinned":
+            threading.Thread(target=self.follow_update_channel, name="ytdlp-updates", daemon=True).start()
         log.info("ready: id=%s, %d warm yt-dlp processes", self.runner_id, self.settings.WARMPROCESSES)
         poller = zmq.Poller()
         poller.register(self.inbox, zmq.POLLIN)

@@ -171,7 +171,8 @@ def smoke_download(python: Path, work: Path) -> None:
                "PRT_VIDEODOWNLOADER_RUNPATH": str(work / "run"),
                "PRT_VIDEODOWNLOADER_COOKIESPATH": str(work / "cookies")}
         process = subprocess.Popen([str(python), "-u", "-m", "services.runner.warm_ytdlp"], cwd=APP_DIR, env=env,
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)  # it kills its own process group if this one dies
         reported, probe, errors = _converse(process, arguments, DONE_MARKER, FILE_MARKER, PROBE_MARKER)
         if process.returncode != 0:
             raise UpdateFailed(f"the smoke download failed (yt-dlp exit code {process.returncode}): "

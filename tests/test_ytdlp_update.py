@@ -2,7 +2,10 @@
 smoke download and is switched to between downloads; a broken one is refused and the previous one stays."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 import requests
 import yt_dlp
 
-from tests.stack import APP_DIR, PYTHON, Stack, wait_for
+from tests.stack import APP_DIR, PYTHON, ZYGOTE_PROCESS_NAME, Stack, process_table, wait_for
 from tests.ytdlp_wheels import build_wheel
 
 PINNED = yt_dlp.version.__version__
@@ -92,6 +95,24 @@ def test_back_to_the_pinned_version(stack, media):
     wait_for(lambda: health_ytdlp(stack).get("version") == PINNED, message="the pinned version")
     item = stack.wait_until_final(stack.start_download(f"{media.url}/clip.mp4"))
     assert item["downloadStatus"] == "COMPLETED" and item["ytdlpVersion"] == PINNED, item
+
+
+def test_an_environment_that_no_longer_starts_is_left_for_the_services_own(stack, media):
+    assert update(stack, "install", GOOD).returncode == 0
+    wait_for(lambda: health_ytdlp(stack).get("version") == GOOD, message="the runner to switch")
+    selected = json.loads((stack.folder / "ytdlp" / "selected.json").read_text())
+    package = next(Path(selected["python"]).parent.parent.glob("lib/python*/site-packages/yt_dlp"))
+    (package / "__init__.py").write_text('raise SystemExit("damaged after its smoke test")\n')
+    zygote = next(pid for pid, (parent, name, _) in process_table().items()
+                  if name == ZYGOTE_PROCESS_NAME and parent == stack.pid("runner"))
+    os.kill(zygote, signal.SIGKILL)  # its successor must import the damaged package
+
+    problem = wait_for(lambda: health_ytdlp(stack).get("version") == PINNED and health_ytdlp(stack).get("problem"),
+                       timeout=60, message="the runner to fall back")
+    assert "did not start" in problem, problem
+    item = stack.wait_until_final(stack.start_download(f"{media.url}/clip.mp4"))
+    assert item["downloadStatus"] == "COMPLETED" and item["ytdlpVersion"] == PINNED, item
+    assert update(stack, "pinned").returncode == 0
 
 
 def test_the_stable_channel_installs_the_newest_release_by_itself(wheels, media):

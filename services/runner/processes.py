@@ -27,6 +27,7 @@ from services.runner.zygote import CONTROL_FD_VARIABLE, RUNNER_PIDFD_VARIABLE
 log = logging.getLogger("runner")
 
 KEEPER_INTERVAL_SECONDS = 1.0
+ZYGOTE_START_ATTEMPTS = 3  # a selected yt-dlp environment whose zygote dies this often before ready is left
 FORK_PATIENCE_SECONDS = 60
 
 
@@ -124,6 +125,7 @@ class Zygote:
         self.runner_pidfd = os.pidfd_open(os.getpid())
         self.ytdlp: dict | None = None  # what the current zygote's yt-dlp reported when it got ready
         self.generation = 0  # counts switches of yt-dlp environment
+        self.failed_starts = 0  # zygotes in a row that exited before they were ready
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -141,6 +143,7 @@ class Zygote:
                          daemon=True).start()
 
     def _read_events(self, control: socket.socket, popen: subprocess.Popen, pids: queue.Queue) -> None:
+        ready = False
         while True:
             try:
                 message = control.recv(4096).decode()
@@ -152,12 +155,14 @@ class Zygote:
             values = rest.split()
             if kind == "ready":
                 self.ytdlp = json.loads(rest) if rest else None
+                ready, self.failed_starts = True, 0
                 self._ready.set()
             elif kind == "pid":
                 pids.put(int(values[0]))
         current = self.control is control
         if current:
             self.control = None
+            self.failed_starts += 0 if ready else 1
             self._ready.set()  # a fork waiting for this zygote fails now and tries the next one
         pids.put(None)
         control.close()
@@ -240,6 +245,7 @@ class SparePool:
         self._lock = threading.Lock()
         self._owned: dict[int, ForkedProcess] = {}  # handed out to jobs and not yet forgotten
         self._stopping = threading.Event()
+        self.refused: dict[str, str] = {}  # environments whose zygote never got ready: why
 
     def top_up(self) -> None:
         with self._lock:
@@ -295,7 +301,9 @@ class SparePool:
         strays: set[int] = set()
         while not self._stopping.is_set():
             try:
+                self._give_up_on_a_zygote_that_never_starts()
                 python = self.selected_python()
+                python = sys.executable if python in self.refused else python
                 if python != self.zygote.python:
                     self.switch_to(python)
                 self.zygote.ensure_started()
@@ -304,6 +312,17 @@ class SparePool:
                 log.warning("spare yt-dlp processes not topped up: %s", error)
             strays = self._reap_strays(strays)
             self.zygote.gone.wait(KEEPER_INTERVAL_SECONDS)
+
+    def _give_up_on_a_zygote_that_never_starts(self) -> None:
+        """A selected yt-dlp environment that passed its smoke test but whose zygote now dies before it is
+        ready (files changed or removed since) is left for the service's own one, so downloads go on."""
+        python = self.zygote.python
+        if python != sys.executable and self.zygote.failed_starts >= ZYGOTE_START_ATTEMPTS:
+            self.refused[python] = (f"the selected yt-dlp environment {Path(python).parent.parent.name} did not start "
+                                    f"{ZYGOTE_START_ATTEMPTS} times in a row; the service's own yt-dlp is used")
+            log.error("yt-dlp environment %s: %s", python, self.refused[python])
+            self.zygote.failed_starts = 0
+            self.switch_to(sys.executable)
 
     def _reap_strays(self, seen_before: set[int]) -> set[int]:
         """Reaps ended children that are neither spares nor handed out nor the zygote, when they were

@@ -299,7 +299,8 @@ class Runner:
             runnerId=self.runner_id, runnerStartedAt=self.started_at, active=list(self.jobs)))
         ytdlp = self.spares.zygote.ytdlp
         if ytdlp is not None:
-            info = bus.YtdlpInfo(**ytdlp, problem=ytdlp_update.last_problem(self.settings))
+            refused = next(iter(self.spares.refused.values()), None)
+            info = bus.YtdlpInfo(**ytdlp, problem=refused or ytdlp_update.last_problem(self.settings))
             if self.alive.message.ytdlp != info:
                 self.alive.message = bus.ServiceHeartbeat(service="runner", ytdlp=info)
 

@@ -9,6 +9,8 @@ VAR := $(CURDIR)/var
 export PRT_VIDEODOWNLOADER_SQLITEFILEPATH ?= $(VAR)/db/prt-videodownloader.sqlite
 export PRT_VIDEODOWNLOADER_VIDEODATAPATH ?= $(VAR)/data/
 export PRT_VIDEODOWNLOADER_RUNPATH ?= $(VAR)/run/
+export PRT_VIDEODOWNLOADER_COOKIESPATH ?= $(VAR)/cookies/
+export PRT_VIDEODOWNLOADER_YTDLPVERSIONSPATH ?= $(VAR)/ytdlp/
 export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
 export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
 
@@ -16,7 +18,7 @@ RUN_DEBS := ffmpeg nginx openssl
 COMPOSE_DEBS := docker.io docker-compose debootstrap
 TEST_DEBS := $(RUN_DEBS) chromium fonts-dejavu-core curl iproute2 $(COMPOSE_DEBS)
 
-.PHONY: run test bench compose-up compose-down ctl system-deps-run system-deps-test system-deps-bench web clean
+.PHONY: run test bench compose-up compose-down ctl update-ytdlp system-deps-run system-deps-test system-deps-bench web clean
 
 run: system-deps-run $(VENV)/.run-installed web
 	ops/run-stack
@@ -41,6 +43,12 @@ compose-down: $(VENV)/.run-installed
 # supervisorctl against the running stack, e.g. `make ctl ARGS=status` or `make ctl ARGS="restart runner"`.
 ctl:
 	@$(PY) -m supervisor.supervisorctl -s unix://$(PRT_VIDEODOWNLOADER_RUNPATH)/supervisor.sock $(or $(ARGS),status)
+
+# Installs yt-dlp VERSION into a new environment, tries it on a smoke download, and only then makes the running
+# runner start new downloads with it (VERSION=pinned: back to requirements.txt's). See services/runner/ytdlp_update.py.
+update-ytdlp: $(VENV)/.run-installed
+	@test -n "$(VERSION)" || { echo "usage: make update-ytdlp VERSION=2026.11.01 (or VERSION=pinned)"; exit 2; }
+	$(PY) -m services.runner.ytdlp_update $(if $(filter pinned,$(VERSION)),pinned,install $(VERSION))
 
 system-deps-run:
 	@ops/install-debian-packages $(RUN_DEBS)

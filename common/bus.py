@@ -31,6 +31,14 @@ class Message(BaseModel):
     v: Literal[1] = 1
 
 
+class YtdlpInfo(BaseModel):
+    """What the runner's warm yt-dlp (its zygote) found when it started: its version and JS runtimes."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: str
+    jsRuntimes: list[str] = Field(default_factory=list, description="e.g. ['deno 2.9.8']; empty: none found")
+    problem: str | None = Field(None, description="Why the last yt-dlp update was not switched to, if it failed")
+
+
 # --- commands to the DB writer (acknowledged after commit) -------------------------------------------------
 
 class CreateDownload(Message):
@@ -41,6 +49,7 @@ class CreateDownload(Message):
     deadline: float = Field(description="Epoch seconds after which the caller has given up: do not create.")
     idempotencyKey: str | None = Field(
         None, description="The client's Idempotency-Key: a second CreateDownload with it answers the first UUID.")
+    cookieProfile: str | None = Field(None, description="Name of the cookie profile yt-dlp gets a copy of.")
 
 
 class StartAttempt(Message):
@@ -69,6 +78,7 @@ class FinishDownload(Message):
     extractor: str | None = None
     webpageURL: str | None = None
     thumbnailFileName: str | None = Field(None, description="COMPLETED: <uuid>.jpg next to the video, if written.")
+    ytdlpVersion: str | None = Field(None, description="The yt-dlp version the attempt ran with.")
 
 
 class RequeueDownload(Message):
@@ -136,6 +146,7 @@ class Reply(Message):
     s3Key: str | None = None
     seen: dict[str, float] | None = None
     uuid: str | None = None
+    ytdlp: YtdlpInfo | None = None
 
 
 # --- one-way events ------------------------------------------------------------------------------------------
@@ -162,6 +173,7 @@ class StartDownload(Message):
     videoURL: str
     ytdlpParameters: list[str]
     dispatchedAt: float
+    cookieProfile: str | None = None
 
 
 class DownloadEnded(Message):
@@ -194,6 +206,7 @@ class ServiceHeartbeat(Message):
     """Every service tells the DB writer it is alive, about once a second."""
     type: Literal["ServiceHeartbeat"] = "ServiceHeartbeat"
     service: str
+    ytdlp: YtdlpInfo | None = Field(None, description="From the runner, once its zygote is warm.")
 
 
 class DownloadCompleted(Message):

@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     BUSBASEADDRESS: str = Field(
         "",
         description="Empty: ipc:// sockets under RUNPATH. `tcp://HOST:PORT`: the bus uses PORT..PORT+4 on HOST.")
+    COOKIESPATH: Path = Field(
+        Path("/opt/prt/prt-videodownloader/cookies/"),
+        description="Folder of the cookie profiles (<name>.txt, mode 0600, written by the API) and of the "
+                    "per-download copies yt-dlp is given (.in-use/).")
+    YTDLPVERSIONSPATH: Path = Field(
+        Path("/opt/prt/prt-videodownloader/ytdlp/"),
+        description="Environments of yt-dlp versions installed by `make update-ytdlp` (or the update channel), "
+                    "and selected.json, the one new downloads use (none: the pinned one of requirements.txt).")
+    YTDLPUPDATECHANNEL: Literal["pinned", "stable", "nightly"] = Field(
+        "pinned", description="`pinned`: yt-dlp changes only with `make update-ytdlp`. `stable`/`nightly`: the "
+                              "runner also checks PyPI every YTDLPUPDATECHECKHOURS and installs a newer release "
+                              "(nightly: pre-releases too) once it passes the smoke download.")
+    YTDLPUPDATECHECKHOURS: float = Field(
+        24, gt=0, description="How often the `stable` and `nightly` channels look for a newer yt-dlp.")
     HTTPSBASEURL: str = Field(
         "https://prt.teevity.com/videodownloader",
         description="Public base URL under which nginx serves the video folder; links are <base>/<file name>.")
@@ -154,6 +168,7 @@ class Settings(BaseSettings):
     def create_folders(self) -> None:
         for folder in (self.SQLITEFILEPATH.parent, self.VIDEODATAPATH, self.partial_path, self.RUNPATH):
             folder.mkdir(parents=True, exist_ok=True)
+        self.COOKIESPATH.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def describe_error(error: ValidationError) -> str:

@@ -77,6 +77,9 @@ FAILURE_CLASSES: dict[str, FailureClass] = {
         "The runner's final check of the yt-dlp command line built from the stored parameters refused it; "
         "yt-dlp was not run",
         "The service refused this download's yt-dlp parameters, so yt-dlp was not run.", False),
+    "cookieProfileMissing": FailureClass(
+        "The download's cookie profile (`cookieProfile`) was deleted before the download ran",
+        "The cookie profile this download needs was deleted; upload it again, then retry.", True),
     "ytdlpError": FailureClass(
         "Anything else yt-dlp (or the file check) reported",
         "yt-dlp could not download this video.", False),

@@ -80,6 +80,8 @@ class Download(Base):
     extractor: Mapped[str | None] = mapped_column(String(64))
     webpageURL: Mapped[str | None] = mapped_column(Text)
     thumbnailFileName: Mapped[str | None] = mapped_column(String(64))
+    cookieProfile: Mapped[str | None] = mapped_column(String(64))
+    ytdlpVersion: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),

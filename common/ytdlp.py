@@ -242,11 +242,13 @@ DEFAULT_FORMAT = ["--format", "bv*+ba/b", "--merge-output-format", "mp4"]
 
 
 def build_command_line(uuid: str, video_url: str, user_arguments: list[str], data_path: Path,
-                       partial_path: Path) -> list[str]:
-    """yt-dlp's arguments: defaults the user may override, the user's options, then mandatory ones last."""
+                       partial_path: Path, cookies_file: Path | None = None) -> list[str]:
+    """yt-dlp's arguments: defaults the user may override, the user's options, then mandatory ones last.
+    cookies_file: the download's own copy of its cookie profile (common.cookies.in_use_path)."""
+    cookies = ["--cookies", str(cookies_file)] if cookies_file is not None else ["--no-cookies"]
     mandatory = [
         "--ignore-config", "--no-update", "--no-playlist", "--no-plugin-dirs", "--newline", "--color", "never",
-        "--no-mtime", "--no-exec", "--no-batch-file", "--no-cookies", "--no-write-info-json",
+        "--no-mtime", "--no-exec", "--no-batch-file", *cookies, "--no-write-info-json",
         "--progress", "--progress-template", f"download:{PROGRESS_MARKER}%(progress)j",
         "--print", f"after_move:{FILE_MARKER}%(filepath)j",
         "--print", f"after_move:{INFO_MARKER}%(.{{{INFO_FIELDS}}})j",
@@ -283,10 +285,11 @@ ABSENT_OPTIONS = {
 
 
 def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_path: Path, partial_path: Path,
-                        playlist: bool = False) -> None:
+                        playlist: bool = False, cookies_file: Path | None = None) -> None:
     """Parses the complete command line with yt-dlp's own parser, as the yt-dlp process would, and raises
     CommandLineViolation unless it downloads exactly video_url, into the service's own paths and names, with
-    no command, config, batch file, cookies, plugins, update or (unless asked) playlist.
+    no command, config, batch file, plugins, update, (unless asked) playlist, and no cookies but exactly
+    cookies_file when one is given (the download's own copy of its cookie profile).
 
     The defence behind check_parameters: a hole in that check, or a row stored before it existed, still
     cannot change what yt-dlp does with the service's options."""
@@ -319,7 +322,9 @@ def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_pa
     if unexpected or options.exec_cmd or options.exec_before_dl_cmd:
         raise CommandLineViolation(f"it would run post-processors the service does not allow "
                                    f"({', '.join(unexpected) or 'Exec'})")
-    given = [what for key, what in ABSENT_OPTIONS.items() if ydl.get(key) or getattr(options, key, None)]
+    own_cookies = cookies_file is not None and ydl.get("cookiefile") == options.cookiefile == str(cookies_file)
+    given = [what for key, what in ABSENT_OPTIONS.items()
+             if (ydl.get(key) or getattr(options, key, None)) and not (key == "cookiefile" and own_cookies)]
     if any(name != "native" for name in (ydl.get("external_downloader") or {}).values()):
         given.append("an external downloader")
     if given:

@@ -15,6 +15,7 @@ from pathlib import Path
 THROTTLE_CHUNK = 16 * 1024
 THROTTLE_DELAY = 0.05  # about 320 KB/s per connection
 CRAWL_DELAY = 0.5  # about 32 KB/s: long.mp4 takes most of a minute
+REQUIRED_COOKIE = "prt_session=s3cr3t-cookie-value-4242"  # what /members/<file> asks for
 
 
 def generate_media(folder: Path) -> Path:
@@ -73,9 +74,10 @@ OG_PAGE = ("<!doctype html><html><head><title>Page title</title>"
 
 class MediaHandler(SimpleHTTPRequestHandler):
     """Serves the media folder; /slow/<file> is throttled, /crawl/<file> ten times more, /stall/<file> stops
-    sending after a few bytes, /redirect?to=<url> redirects, /status/<code> answers that HTTP status, and
+    sending after a few bytes, /redirect?to=<url> redirects, /status/<code> answers that HTTP status,
     /og-video.html is a page with a <video> and og:title, og:image (absolute URLs on this server, as sites
-    write them). Every request is recorded for the tests."""
+    write them), /members/<file> answers 403 without the cookie REQUIRED_COOKIE. Every request is recorded
+    for the tests."""
 
     server: "MediaServer"
 
@@ -97,6 +99,11 @@ class MediaHandler(SimpleHTTPRequestHandler):
             return
         if path == "/og-video.html":
             return self._send_page(OG_PAGE.format(base=f"http://{self.headers.get('Host')}"))
+        if path.startswith("/members/"):  # only with the cookie REQUIRED_COOKIE
+            if REQUIRED_COOKIE not in [part.strip() for part in self.headers.get("Cookie", "").split(";")]:
+                self.send_error(HTTPStatus.FORBIDDEN, "sign in first")
+                return
+            self.path = self.path.replace("/members/", "/", 1)
         for prefix, mode in (("/slow/", "slow"), ("/crawl/", "crawl"), ("/stall/", "stall")):
             if path.startswith(prefix):
                 return self._send_throttled(path[len(prefix):], mode)

@@ -56,6 +56,8 @@ class Stack:
             "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(self.db),
             "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(self.data),
             "PRT_VIDEODOWNLOADER_RUNPATH": str(self.run),
+            "PRT_VIDEODOWNLOADER_COOKIESPATH": str(self.folder / "cookies"),
+            "PRT_VIDEODOWNLOADER_YTDLPVERSIONSPATH": str(self.folder / "ytdlp"),
             "PRT_VIDEODOWNLOADER_APIPORT": str(self.api_port),
             "PRT_VIDEODOWNLOADER_HTTPSPORT": str(self.https_port),
             "PRT_VIDEODOWNLOADER_HTTPSBASEURL": f"https://127.0.0.1:{self.https_port}/videodownloader",

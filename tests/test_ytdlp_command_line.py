@@ -170,3 +170,22 @@ def test_the_native_downloader_is_not_an_external_one(paths):
 def test_a_playlist_passes_only_when_the_service_asks_for_one(paths):
     arguments = with_runner_bug(["--yes-playlist"], paths)
     verify_command_line(arguments, UUID, URL, *paths, playlist=True)
+
+
+def test_the_downloads_own_cookies_copy_passes_and_nothing_else_does(paths, tmp_path):
+    own = tmp_path / "cookies" / ".in-use" / f"{UUID}.txt"
+    arguments = build_command_line(UUID, URL, [], *paths, cookies_file=own)
+    assert arguments[arguments.index("--cookies") + 1] == str(own) and "--no-cookies" not in arguments
+    verify_command_line(arguments, UUID, URL, *paths, cookies_file=own)
+    with pytest.raises(CommandLineViolation, match="cookies file"):  # no cookies expected for this download
+        verify(arguments, paths)
+    for other in (tmp_path / "cookies" / "profile.txt", tmp_path / "cookies" / ".in-use" / "other-uuid.txt"):
+        with pytest.raises(CommandLineViolation, match="cookies file"):
+            verify_command_line(build_command_line(UUID, URL, [], *paths, cookies_file=other), UUID, URL, *paths,
+                                cookies_file=own)
+    slipped = [*arguments[:-2], "--cookies", "/etc/hostname", *arguments[-2:]]  # a second --cookies wins
+    with pytest.raises(CommandLineViolation, match="cookies file"):
+        verify_command_line(slipped, UUID, URL, *paths, cookies_file=own)
+    with pytest.raises(CommandLineViolation, match="cookies from a browser"):
+        verify_command_line([*arguments[:-2], "--cookies-from-browser", "chromium", *arguments[-2:]], UUID, URL,
+                            *paths, cookies_file=own)

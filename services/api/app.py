@@ -6,6 +6,7 @@ import binascii
 import json
 import logging
 import threading
+from contextlib import contextmanager
 import time
 import uuid as uuidlib
 from datetime import datetime, timedelta, timezone
@@ -18,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common import bus, failures
+from common import bus, cookies, failures
 from common.config import Settings
 from common.db import ReadOnlyDatabase
 from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
@@ -27,7 +28,8 @@ from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
 from services.api.presets import PRESETS, check_presets, preset_arguments
 from services.api.schemas import (
-    BulkActionBody, BulkActionResponse, DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse,
+    BulkActionBody, BulkActionResponse, CookieProfileBody, CookieProfileList, CookieProfileRef, CookieProfileSummary,
+    DeleteCookieProfileResponse, DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse,
     HealthResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse,
     ListDownloadsQuery, ListDownloadsResponse, ListPresetsResponse, PublicURLQuery, PublicURLResponse,
     ServerInfoResponse, URLTypeEnum)
@@ -35,6 +37,7 @@ from services.api.schemas import (
 log = logging.getLogger("api")
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+METRICS_PING_TIMEOUT_SECONDS = 0.5
 HEARTBEAT_MAX_AGE_SECONDS = 5.0
 MONITORED_SERVICES = ("scheduler", "runner", "publisher")
 
@@ -186,10 +189,14 @@ def create_app(settings: Settings) -> OpenAPI:
             arguments = check_parameters(preset + split_parameters(body.ytdlpCLIParameters))
         except ParameterError as error:
             raise ApiError(error.code, str(error)) from None
+        if body.cookieProfile is not None:
+            with cookie_errors():
+                if not cookies.exists(settings.COOKIESPATH, body.cookieProfile):
+                    raise ApiError("cookieProfileNotFound", f"no cookie profile named {body.cookieProfile!r}")
         reply = backend.request(bus.CreateDownload(
             uuid=str(uuidlib.uuid4()), videoURL=body.videoURL, ytdlpParameters=arguments,
             deadline=time.time() + settings.BUSTIMEOUTSECONDS * bus.DEADLINE_SHARE,
-            idempotencyKey=header.idempotency_key))
+            idempotencyKey=header.idempotency_key, cookieProfile=body.cookieProfile))
         if not reply.ok:
             if reply.errorCode == "idempotencyKeyConflict":
                 raise ApiError(reply.errorCode, reply.error)
@@ -299,15 +306,49 @@ def create_app(settings: Settings) -> OpenAPI:
         missing = [name for name in MONITORED_SERVICES if seen.get(name, float("inf")) > HEARTBEAT_MAX_AGE_SECONDS]
         if missing:
             raise ApiError("unhealthy", f"not answering on the bus: {', '.join(missing)}")
-        return {"status": "ok", "services": {"dbwriter": "answered now",
-                                             **{name: f"{seen[name]:.1f} s ago" for name in MONITORED_SERVICES}}}
+        answer = {"status": "ok", "services": {"dbwriter": "answered now",
+                                               **{name: f"{seen[name]:.1f} s ago" for name in MONITORED_SERVICES}}}
+        if reply.ytdlp is not None:
+            answer["ytdlp"] = reply.ytdlp.model_dump(exclude_none=True)
+        return answer
+
+    cookies_tag = Tag(name="cookie profiles")
+
+    @app.post("/api/putCookieProfile", operation_id="putCookieProfile", tags=[cookies_tag],
+              summary="Store a cookie profile (a Netscape cookies.txt), replacing one of the same name",
+              responses={200: CookieProfileSummary, **ERRORS})
+    def put_cookie_profile(body: CookieProfileBody):
+        with cookie_errors():
+            summary = cookies.store(settings.COOKIESPATH, body.name, body.cookiesTxt)
+        log.info("cookie profile %s stored: %d cookies for %s", summary.name, summary.cookieCount,
+                 ", ".join(summary.domains))
+        return vars(summary)
+
+    @app.get("/api/listCookieProfiles", operation_id="listCookieProfiles", tags=[cookies_tag],
+             summary="The cookie profiles: names, domains, cookie counts, earliest expiry (never a value)",
+             responses={200: CookieProfileList, **ERRORS})
+    def list_cookie_profiles():
+        return {"cookieProfiles": [vars(summary) for summary in cookies.list_profiles(settings.COOKIESPATH)]}
+
+    @app.post("/api/deleteCookieProfile", operation_id="deleteCookieProfile", tags=[cookies_tag],
+              summary="Delete a cookie profile (queued downloads that use it then fail)",
+              responses={200: DeleteCookieProfileResponse, **ERRORS})
+    def delete_cookie_profile(body: CookieProfileRef):
+        with cookie_errors():
+            cookies.delete(settings.COOKIESPATH, body.name)
+        log.info("cookie profile %s deleted", body.name)
+        return {"name": body.name, "deleted": True}
 
     @app.get("/api/metrics", operation_id="getMetrics", summary="Prometheus metrics (text exposition format)",
              responses={200: {"description": "Prometheus text format",
                               "content": {"text/plain": {"schema": {"type": "string"}}}}, **ERRORS})
     def prometheus_metrics():
+        try:  # the runner's yt-dlp, as the DB writer last heard it (prt_ytdlp_info)
+            ytdlp = backend.request(bus.Ping(), timeout=METRICS_PING_TIMEOUT_SECONDS).ytdlp
+        except ApiError:
+            ytdlp = None
         with read_session(backend) as session:
-            body, content_type = metrics_text(session)
+            body, content_type = metrics_text(session, ytdlp)
         return app.response_class(body, mimetype=None, content_type=content_type)
 
     @app.get("/api/listDownloads", operation_id="listDownloads", tags=[downloads_tag],
@@ -360,6 +401,15 @@ def create_app(settings: Settings) -> OpenAPI:
         return {"publicURL": url, "s3URI": f"s3://{settings.S3BUCKET}/{row.s3Key}", "expiresAt": expires_at}
 
     return app
+
+
+@contextmanager
+def cookie_errors():
+    """Turns a CookieProfileError into the API's 418 with its code."""
+    try:
+        yield
+    except cookies.CookieProfileError as error:
+        raise ApiError(error.code, str(error)) from None
 
 
 class read_session:
@@ -425,7 +475,7 @@ LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdl
                 Download.fileName, Download.attempts, Download.s3UploadedAt, Download.s3UploadError,
                 Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
                 Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
-                Download.webpageURL, Download.thumbnailFileName)
+                Download.webpageURL, Download.thumbnailFileName, Download.cookieProfile, Download.ytdlpVersion)
 
 
 def failure_fields(row) -> dict:
@@ -450,6 +500,7 @@ def download_item(row, https_base_url: str) -> dict:
         "videoTitle": row.videoTitle, "videoDurationSeconds": row.videoDurationSeconds,
         "videoUploader": row.videoUploader, "extractor": row.extractor, "webpageURL": row.webpageURL,
         "thumbnailURL": f"{https_base_url}/{row.thumbnailFileName}" if row.thumbnailFileName else None,
+        "cookieProfile": row.cookieProfile, "ytdlpVersion": row.ytdlpVersion,
     }
     if row.status == DownloadStatusEnum.FAILED:
         item.update(failure_fields(row))

@@ -26,9 +26,24 @@ class QueueCollector:
                                 value=counts.get(DownloadStatusEnum.DOWNLOADING, 0))
 
 
-def metrics_text(session) -> tuple[bytes, str]:
+class YtdlpCollector:
+    """prt_ytdlp_info{version, js_runtimes} 1: the yt-dlp new downloads start with, as the runner reported it."""
+
+    def __init__(self, ytdlp):
+        self.ytdlp = ytdlp
+
+    def collect(self):
+        info = GaugeMetricFamily("prt_ytdlp_info", "The yt-dlp version (and JS runtimes) of the runner",
+                                 labels=["version", "js_runtimes"])
+        if self.ytdlp is not None:
+            info.add_metric([self.ytdlp.version, ",".join(self.ytdlp.jsRuntimes)], 1)
+        yield info
+
+
+def metrics_text(session, ytdlp=None) -> tuple[bytes, str]:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     registry.register(QueueCollector(session))
+    registry.register(YtdlpCollector(ytdlp))
     return generate_latest(registry), CONTENT_TYPE_LATEST

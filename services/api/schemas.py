@@ -37,6 +37,9 @@ class InitiateDownloadBody(BaseModel):
         description="A format preset from listPresets (e.g. 720p, audio-m4a); its options come first, so options "
                     "in ytdlpCLIParameters add to them and, for the same option, override them. Unknown: "
                     "presetNotFound")
+    cookieProfile: str | None = Field(
+        None, max_length=200, description="Name of a cookie profile (putCookieProfile): yt-dlp gets a private "
+                                          "copy of its cookies for this download")
 
 
 class InitiateDownloadHeaders(BaseModel):
@@ -94,6 +97,8 @@ class DownloadItem(BaseModel):
     s3UploadError: str | None = Field(None, description="Why the last S3 upload attempt failed, while it is retried")
     createdAt: str
     updatedAt: str
+    cookieProfile: str | None = Field(None, description="The cookie profile it uses (its name; never a cookie)")
+    ytdlpVersion: str | None = Field(None, description="The yt-dlp version its last attempt ran with")
 
 
 class ListDownloadsResponse(BaseModel):
@@ -189,6 +194,44 @@ class DeleteDownloadResponse(BaseModel):
     deleted: bool
 
 
+class YtdlpHealth(BaseModel):
+    version: str = Field(..., description="The yt-dlp version new downloads start with")
+    jsRuntimes: list[str] = Field(..., description="JavaScript runtimes the runner's yt-dlp finds, e.g. "
+                                                   "['deno 2.9.8']; empty: none (YouTube then works only partly)")
+    problem: str | None = Field(None, description="Why the last yt-dlp update was not switched to")
+
+
 class HealthResponse(BaseModel):
     status: str
     services: dict[str, str] = Field(..., description="Each service and how long ago it was heard on the bus")
+    ytdlp: YtdlpHealth | None = Field(None, description="As the runner's warm yt-dlp reported it; absent until "
+                                                        "the runner's yt-dlp is warm")
+
+
+class CookieProfileBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., max_length=200, description="1 to 64 letters, digits, '-' or '_'")
+    cookiesTxt: str = Field(..., description="A Netscape cookies.txt file (as browser extensions and "
+                                             "`yt-dlp --cookies` write it)")
+
+
+class CookieProfileRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., max_length=200)
+
+
+class CookieProfileSummary(BaseModel):
+    name: str
+    domains: list[str] = Field(..., description="Domains the cookies are for")
+    cookieCount: int
+    earliestExpiry: str | None = Field(None, description="When the first of its cookies expires (UTC); "
+                                                         "absent: session cookies only")
+
+
+class CookieProfileList(BaseModel):
+    cookieProfiles: list[CookieProfileSummary]
+
+
+class DeleteCookieProfileResponse(BaseModel):
+    name: str
+    deleted: bool

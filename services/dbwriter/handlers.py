@@ -67,13 +67,15 @@ def create_download(session: Session, command: bus.CreateDownload) -> dict:
         existing = batch_keys.get(command.idempotencyKey) or session.execute(
             select(Download).where(Download.idempotencyKey == command.idempotencyKey)).scalar_one_or_none()
         if existing is not None:
-            if (existing.videoURL, existing.ytdlpParameters) != (command.videoURL, command.ytdlpParameters):
-                raise states.Refused("idempotencyKeyConflict",
-                                     "this Idempotency-Key was already used for another video URL or parameters")
+            if ((existing.videoURL, existing.ytdlpParameters, existing.cookieProfile)
+                    != (command.videoURL, command.ytdlpParameters, command.cookieProfile)):
+                raise states.Refused("idempotencyKeyConflict", "this Idempotency-Key was already used for another "
+                                                               "video URL, parameters or cookie profile")
             return {"ok": True, "uuid": existing.uuid, "status": existing.status.value}
     states.check("CreateDownload", states.NEW, S.PENDING)
     row = Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
-                   status=S.PENDING, attempts=0, idempotencyKey=command.idempotencyKey)
+                   status=S.PENDING, attempts=0, idempotencyKey=command.idempotencyKey,
+                   cookieProfile=command.cookieProfile)
     session.add(row)
     if command.idempotencyKey is not None:
         session.info["idempotency_keys"][command.idempotencyKey] = row
@@ -109,6 +111,7 @@ def finish_download(session: Session, command: bus.FinishDownload) -> dict:
         raise states.Refused("staleAttempt", f"result of attempt {command.attempt} ignored: the download is "
                              f"{row.status.value}, attempt {row.attempts}", row.status)
     states.check("FinishDownload", row.status, target)
+    row.ytdlpVersion = command.ytdlpVersion or row.ytdlpVersion
     if target == S.COMPLETED:
         row.progress, row.sizeInBytes, row.fileName = 100.0, command.sizeInBytes, command.fileName
         set_failure(row, None)

@@ -110,6 +110,7 @@ class DBWriter:
         self.poller.register(self.commands, zmq.POLLIN)
         self.poller.register(self.events, zmq.POLLIN)
         self.seen: dict[str, float] = {}
+        self.ytdlp: bus.YtdlpInfo | None = None  # as the runner last reported it
 
     def run_forever(self) -> None:
         log.info("ready: database %s (locked by this process)", self.path)
@@ -156,6 +157,8 @@ class DBWriter:
                 progress[event.uuid] = event
             elif isinstance(event, bus.ServiceHeartbeat):
                 self.seen[event.service] = time.time()
+                if event.ytdlp is not None:
+                    self.ytdlp = event.ytdlp
         pings = [r for r in requests if isinstance(r.envelope.body, bus.Ping)]
         requests = [r for r in requests if not isinstance(r.envelope.body, bus.Ping)]
         replies = [(r.identity, self.ping(r)) for r in pings]
@@ -167,7 +170,8 @@ class DBWriter:
     def ping(self, request: Request) -> bus.Reply:
         problem = self.check_database_file()
         return request.reply(ok=problem is None, error=problem, errorCode="serviceUnavailable" if problem else None,
-                             seen={service: time.time() - at for service, at in self.seen.items()})
+                             seen={service: time.time() - at for service, at in self.seen.items()},
+                             ytdlp=self.ytdlp)
 
     def commit(self, requests: list[Request], progress: dict[str, bus.ProgressUpdate]) -> list[tuple[bytes, bus.Reply]]:
         """Applies a batch in one transaction; commands whose caller gave up are left out (and the batch

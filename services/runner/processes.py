@@ -8,6 +8,7 @@ zygote left behind.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from services.runner.zygote import CONTROL_FD_VARIABLE, RUNNER_PIDFD_VARIABLE
@@ -25,6 +27,7 @@ from services.runner.zygote import CONTROL_FD_VARIABLE, RUNNER_PIDFD_VARIABLE
 log = logging.getLogger("runner")
 
 KEEPER_INTERVAL_SECONDS = 1.0
+ZYGOTE_START_ATTEMPTS = 3  # a selected yt-dlp environment whose zygote dies this often before ready is left
 FORK_PATIENCE_SECONDS = 60
 
 
@@ -42,6 +45,8 @@ class ForkedProcess:
         self.stderr = open(stderr_fd, "rb", buffering=0)
         self.returncode: int | None = None
         self.stopped_by_runner = False
+        self.ytdlp_version: str | None = None  # of the zygote it was forked from
+        self.generation = 0  # Zygote.generation when it was forked
         self._lock = threading.Lock()
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -109,7 +114,8 @@ class ForkedProcess:
 class Zygote:
     """The runner's side of services.runner.zygote: starts it, asks it to fork, learns the pids."""
 
-    def __init__(self):
+    def __init__(self, python: str = sys.executable):
+        self.python = python  # the interpreter of the selected yt-dlp environment (services.runner.ytdlp_update)
         self._fork_lock = threading.Lock()
         self._ready = threading.Event()
         self._pids: queue.Queue[int | None] = queue.Queue()
@@ -117,6 +123,9 @@ class Zygote:
         self.popen: subprocess.Popen | None = None
         self.control: socket.socket | None = None
         self.runner_pidfd = os.pidfd_open(os.getpid())
+        self.ytdlp: dict | None = None  # what the current zygote's yt-dlp reported when it got ready
+        self.generation = 0  # counts switches of yt-dlp environment
+        self.failed_starts = 0  # zygotes in a row that exited before they were ready
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -124,7 +133,7 @@ class Zygote:
         self.gone.clear()
         self._pids = pids = queue.Queue()
         self.popen = popen = subprocess.Popen(
-            [sys.executable, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(), self.runner_pidfd),
+            [self.python, "-u", "-m", "services.runner.zygote"], pass_fds=(theirs.fileno(), self.runner_pidfd),
             start_new_session=True, cwd=Path(__file__).resolve().parents[2],
             env={**os.environ, CONTROL_FD_VARIABLE: str(theirs.fileno()),
                  RUNNER_PIDFD_VARIABLE: str(self.runner_pidfd)})
@@ -134,21 +143,26 @@ class Zygote:
                          daemon=True).start()
 
     def _read_events(self, control: socket.socket, popen: subprocess.Popen, pids: queue.Queue) -> None:
+        ready = False
         while True:
             try:
-                message = control.recv(128).decode()
+                message = control.recv(4096).decode()
             except OSError:
                 message = ""
             if not message:
                 break
-            kind, *values = message.split()
+            kind, _, rest = message.partition(" ")
+            values = rest.split()
             if kind == "ready":
+                self.ytdlp = json.loads(rest) if rest else None
+                ready, self.failed_starts = True, 0
                 self._ready.set()
             elif kind == "pid":
                 pids.put(int(values[0]))
         current = self.control is control
         if current:
             self.control = None
+            self.failed_starts += 0 if ready else 1
             self._ready.set()  # a fork waiting for this zygote fails now and tries the next one
         pids.put(None)
         control.close()
@@ -198,7 +212,22 @@ class Zygote:
                 for fd in (stdin_w, stdout_r, stderr_r):
                     os.close(fd)
                 raise ZygoteGone("the yt-dlp zygote stopped before answering")
-            return ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
+            process = ForkedProcess(pid, stdin_w, stdout_r, stderr_r)
+            process.ytdlp_version = (self.ytdlp or {}).get("version")
+            process.generation = self.generation
+            return process
+
+    def switch_to(self, python: str) -> None:
+        """Between two forks: the current zygote is told to exit (its yt-dlp processes go on with their
+        version), and the next fork starts a zygote with `python`."""
+        with self._fork_lock:
+            self.python, control, self.control, self.ytdlp = python, self.control, None, None
+            self.generation += 1
+            if control is not None:  # the zygote's serve() ends; its events thread sees it is no longer current
+                try:
+                    control.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def stop(self) -> None:
         if self.popen is not None:
@@ -208,13 +237,15 @@ class Zygote:
 class SparePool:
     """yt-dlp processes forked ahead of need from the zygote, each waiting on stdin for one argument list."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, selected_python: Callable[[], str] = lambda: sys.executable):
         self.size = size
-        self.zygote = Zygote()
+        self.selected_python = selected_python
+        self.zygote = Zygote(selected_python())
         self._spares: list[ForkedProcess] = []
         self._lock = threading.Lock()
         self._owned: dict[int, ForkedProcess] = {}  # handed out to jobs and not yet forgotten
         self._stopping = threading.Event()
+        self.refused: dict[str, str] = {}  # environments whose zygote never got ready: why
 
     def top_up(self) -> None:
         with self._lock:
@@ -226,7 +257,10 @@ class SparePool:
         for _ in range(missing):
             process = self.zygote.fork()
             with self._lock:
-                self._spares.append(process)
+                if process.generation == self.zygote.generation:
+                    self._spares.append(process)
+                    continue
+            _discard(process)  # forked by the zygote of the environment just switched away from
 
     def take(self) -> ForkedProcess:
         """A spare if there is one, else a fork made now (a few milliseconds once the zygote is warm)."""
@@ -241,6 +275,16 @@ class SparePool:
         with self._lock:
             self._owned[process.pid] = process
         return process
+
+    def switch_to(self, python: str) -> None:
+        """New downloads start on another yt-dlp environment; running ones finish on theirs. The idle spares
+        of the old one are stopped (no job has reached them)."""
+        with self._lock:
+            self.zygote.switch_to(python)
+            spares, self._spares = self._spares, []
+        for process in spares:
+            _discard(process)
+        log.info("yt-dlp environment switched to %s: running downloads finish on the previous one", python)
 
     def forget(self, process: ForkedProcess) -> None:
         process.close()
@@ -257,12 +301,28 @@ class SparePool:
         strays: set[int] = set()
         while not self._stopping.is_set():
             try:
+                self._give_up_on_a_zygote_that_never_starts()
+                python = self.selected_python()
+                python = sys.executable if python in self.refused else python
+                if python != self.zygote.python:
+                    self.switch_to(python)
                 self.zygote.ensure_started()
                 self.top_up()
             except Exception as error:  # the zygote died while forking: the next round starts a new one
                 log.warning("spare yt-dlp processes not topped up: %s", error)
             strays = self._reap_strays(strays)
             self.zygote.gone.wait(KEEPER_INTERVAL_SECONDS)
+
+    def _give_up_on_a_zygote_that_never_starts(self) -> None:
+        """A selected yt-dlp environment that passed its smoke test but whose zygote now dies before it is
+        ready (files changed or removed since) is left for the service's own one, so downloads go on."""
+        python = self.zygote.python
+        if python != sys.executable and self.zygote.failed_starts >= ZYGOTE_START_ATTEMPTS:
+            self.refused[python] = (f"the selected yt-dlp environment {Path(python).parent.parent.name} did not start "
+                                    f"{ZYGOTE_START_ATTEMPTS} times in a row; the service's own yt-dlp is used")
+            log.error("yt-dlp environment %s: %s", python, self.refused[python])
+            self.zygote.failed_starts = 0
+            self.switch_to(sys.executable)
 
     def _reap_strays(self, seen_before: set[int]) -> set[int]:
         """Reaps ended children that are neither spares nor handed out nor the zygote, when they were
@@ -291,6 +351,12 @@ class SparePool:
         for process in processes:
             process.kill_group()
         self.zygote.stop()
+
+
+def _discard(process: ForkedProcess) -> None:
+    process.kill_group()
+    process.poll()
+    process.close()
 
 
 def kill_group(process: ForkedProcess) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid as uuidlib
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import zmq
 
-from common import bus, failures, metrics
+from common import bus, cookies, failures, metrics
 from common.config import Settings, load_settings
 from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
@@ -26,6 +29,7 @@ from common.ytdlp import (DONE_MARKER, FAILURE_MARKER, FILE_MARKER, INFO_MARKER,
                           THUMBNAIL_EXTENSION, CommandLineViolation, build_command_line, verify_command_line)
 from services.runner.media import check_final_file, keep_thumbnail, parse_progress
 from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group, stop_group
+from services.runner import ytdlp_update
 from services.runner.streams import LineStreams
 
 log = logging.getLogger("runner")
@@ -71,6 +75,7 @@ class Job(threading.Thread):
         self.requester = bus.Requester(self.settings)
         self.process: ForkedProcess | None = None
         self.cancelled = threading.Event()
+        self.ytdlp_version: str | None = None
 
     def run(self) -> None:
         try:
@@ -115,7 +120,7 @@ class Job(threading.Thread):
             uuid=uuid, attempt=attempt, status=status, sizeInBytes=outcome.size, fileName=outcome.file_name,
             errorMessage=outcome.message, attemptToken=token, errorCode=outcome.code,
             errorDetail=failures.scrub_detail(outcome.detail, self._server_folders()),
-            retryable=outcome.retryable, **outcome.video)
+            retryable=outcome.retryable, ytdlpVersion=self.ytdlp_version, **outcome.video)
         reply = self.requester.request_until_committed(final, stop=self.runner.stopping)
         if reply is None:
             return
@@ -145,11 +150,27 @@ class Job(threading.Thread):
             self.settings.remove_download_files(uuid)
 
     def _download(self, attempt: int) -> Outcome:
+        """Runs yt-dlp once, with a private copy of the download's cookie profile if it has one (yt-dlp writes
+        cookies back to the file it is given: the profile itself stays as uploaded); the copy is removed after."""
+        profile, uuid = self.order.cookieProfile, self.order.uuid
+        if profile is None:
+            return self._run_ytdlp(attempt, None)
+        try:
+            copy = cookies.copy_for_download(self.settings.COOKIESPATH, profile, uuid)
+        except cookies.CookieProfileError as error:
+            return Outcome.failed("cookieProfileMissing", str(error))
+        try:
+            return self._run_ytdlp(attempt, copy)
+        finally:
+            copy.unlink(missing_ok=True)
+
+    def _run_ytdlp(self, attempt: int, cookies_file) -> Outcome:
         uuid, settings = self.order.uuid, self.settings
         arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
-                                       settings.VIDEODATAPATH, settings.partial_path)
+                                       settings.VIDEODATAPATH, settings.partial_path, cookies_file)
         try:
-            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path)
+            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path,
+                                cookies_file=cookies_file)
         except CommandLineViolation as violation:
             log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
                         uuid, violation)
@@ -159,6 +180,7 @@ class Job(threading.Thread):
             self.process = process = self.runner.spares.take()
         except ZygoteGone as error:
             raise ProcessLost("zygoteLost", f"{failures.REQUEUE_REASONS['zygoteLost']}: {error}") from error
+        self.ytdlp_version = process.ytdlp_version
         try:
             process.stdin.write(json.dumps(arguments) + "\n")
             process.stdin.flush()
@@ -318,8 +340,28 @@ class Runner:
         self.publisher = bus.Pusher(settings, "publisher")
         self.alive = bus.Heartbeat(settings, "runner")
         self._lock = threading.Lock()
-        self.spares = SparePool(settings.WARMPROCESSES)
+        self.spares = SparePool(settings.WARMPROCESSES, self.selected_python)
         self.jobs: dict[str, Job] = {}
+
+    def selected_python(self) -> str:
+        """The interpreter of the yt-dlp environment new downloads use (services.runner.ytdlp_update)."""
+        selection = ytdlp_update.selected(self.settings)
+        if selection is not None and os.access(selection.python, os.X_OK):
+            return str(selection.python)
+        return sys.executable
+
+    def follow_update_channel(self) -> None:
+        """The stable/nightly channel: looks for a newer yt-dlp now and every YTDLPUPDATECHECKHOURS; the update
+        runs in a process of its own and is switched to by the keeper only once it passed its smoke download."""
+        while not self.stopping.is_set():
+            try:
+                result = subprocess.run([sys.executable, "-m", "services.runner.ytdlp_update", "check"],
+                                        capture_output=True, text=True, timeout=3600)
+                said = (result.stdout + result.stderr).strip().splitlines()
+                log.info("yt-dlp %s channel: %s", self.settings.YTDLPUPDATECHANNEL, said[-1] if said else "no answer")
+            except (OSError, subprocess.SubprocessError) as error:
+                log.warning("yt-dlp update check failed: %s", error)
+            self.stopping.wait(self.settings.YTDLPUPDATECHECKHOURS * 3600)
 
     def job_ended(self, uuid: str) -> None:
         """Called from a job thread; the main thread forwards it so the scheduler sees events in order."""
@@ -331,10 +373,21 @@ class Runner:
     def heartbeat(self) -> None:
         self.scheduler.send(bus.RunnerHeartbeat(
             runnerId=self.runner_id, runnerStartedAt=self.started_at, active=list(self.jobs)))
+        ytdlp = self.spares.zygote.ytdlp
+        if ytdlp is not None:
+            refused = next(iter(self.spares.refused.values()), None)
+            info = bus.YtdlpInfo(**ytdlp, problem=refused or ytdlp_update.last_problem(self.settings))
+            if self.alive.message.ytdlp != info:
+                self.alive.message = bus.ServiceHeartbeat(service="runner", ytdlp=info)
 
     def run_forever(self) -> None:
+        removed = cookies.remove_copies(self.settings.COOKIESPATH)  # left by a runner that died mid-download
+        if removed:
+            log.info("removed %d cookie copies left by an earlier runner", removed)
         self.spares.top_up()
         self.spares.keep()
+        if self.settings.YTDLPUPDATECHANNEL != "pinned":
+            threading.Thread(target=self.follow_update_channel, name="ytdlp-updates", daemon=True).start()
         log.info("ready: id=%s, %d warm yt-dlp processes", self.runner_id, self.settings.WARMPROCESSES)
         poller = zmq.Poller()
         poller.register(self.inbox, zmq.POLLIN)

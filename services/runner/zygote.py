@@ -5,7 +5,8 @@ warm process costs a few milliseconds and shares its memory. The runner starts t
 and talks to it over a SOCK_SEQPACKET socket (its fd number in PRT_RUNNER_ZYGOTE_FD):
 
 - runner → zygote: b"fork" with three file descriptors (the child's stdin, stdout, stderr);
-- zygote → runner: b"pid <pid>" for each fork, once the child's parent is the runner.
+- zygote → runner: b"ready <json>" once warm, with the yt-dlp version and JS runtimes it found
+  (describe_ytdlp), then b"pid <pid>" for each fork, once the child's parent is the runner.
 
 Each yt-dlp process is forked twice (the zygote forks a helper that forks it and exits at once): its parent
 is then the runner, a child subreaper, and not the zygote. So the zygote can die (OOM killer, kill -9)
@@ -19,6 +20,7 @@ process group) and then behaves exactly like a warm yt-dlp process (warm_ytdlp.s
 from __future__ import annotations
 
 import gc
+import json
 import os
 import select
 import socket
@@ -84,6 +86,18 @@ def serve(control: socket.socket, runner_pidfd: int, blocked) -> None:
                 os.close(fd)
 
 
+def describe_ytdlp() -> dict:
+    """The version of the yt-dlp this process imported and the JS runtimes it finds (as `yt-dlp -v` lists them),
+    so that /api/health reports what the yt-dlp processes really use, not what the API process would find."""
+    import yt_dlp
+
+    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as ydl:
+        runtimes = sorted(f"{runtime.info.name} {runtime.info.version}".strip()
+                          for runtime in ydl._js_runtimes.values()
+                          if runtime is not None and runtime.info is not None and runtime.info.supported is not False)
+    return {"version": yt_dlp.version.__version__, "jsRuntimes": runtimes}
+
+
 def _exit_when_gone(pidfd: int) -> None:
     select.select([pidfd], [], [])
     os._exit(0)
@@ -99,7 +113,7 @@ def main() -> None:
     # alone instead of copying them on write.
     gc.collect()
     gc.freeze()
-    control.send(b"ready")
+    control.send(b"ready " + json.dumps(describe_ytdlp()).encode())
     try:
         serve(control, runner_pidfd, blocked)
     finally:

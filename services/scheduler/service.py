@@ -135,18 +135,19 @@ class Scheduler:
             return
         with session:
             rows = session.execute(
-                select(Download.uuid, Download.videoURL, Download.ytdlpParameters)
+                select(Download.uuid, Download.videoURL, Download.ytdlpParameters, Download.cookieProfile)
                 .where(Download.status == DownloadStatusEnum.PENDING)
                 .order_by(Download.id)
                 .limit(free + len(self.running))).all()
-        for uuid, video_url, parameters in rows:
+        for uuid, video_url, parameters, cookie_profile in rows:
             if free <= 0:
                 break
             if uuid in self.running:
                 continue
             self.running[uuid] = Dispatched(time.time())
             self.to_runner.send(bus.StartDownload(
-                uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time()))
+                uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time(),
+                cookieProfile=cookie_profile))
             log.info("download=%s dispatched (%d running)", uuid, len(self.running))
             free -= 1
 

@@ -6,7 +6,7 @@ Keyset paging on (createdAt, id) needs no new index: SQLite's indexes on created
 already end with the rowid (`id`).
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op

@@ -143,5 +143,6 @@ def test_a_download_whose_profile_was_deleted_before_it_ran_fails_and_says_why(s
     for uuid in queued:
         item = stack.wait_until_final(uuid)
         assert item["downloadStatus"] == "FAILED", item
-        assert "was deleted after the download was queued" in item["errorMessage"], item
+        assert item["errorCode"] == "cookieProfileMissing" and item["retryable"] is True, item
+        assert "was deleted after the download was queued" in item["errorDetail"], item
     assert list((stack.folder / "cookies" / ".in-use").glob("*")) == []

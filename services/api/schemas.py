@@ -26,6 +26,11 @@ class InitiateDownloadBody(BaseModel):
         None, max_length=4096,
         description="yt-dlp options as typed on a command line (or a JSON array of strings); only the "
                     "reviewed options listed in the README are accepted")
+    callbackURL: str | None = Field(
+        None, min_length=1, max_length=4096,
+        description="Optional webhook: an http(s) URL that receives a POST with the download's item (plus "
+                    "publicURL when COMPLETED) at each final state, signed in X-PRT-Signature; checked like "
+                    "videoURL (invalidCallbackURL)")
 
 
 class InitiateDownloadHeaders(BaseModel):
@@ -48,6 +53,19 @@ class ListDownloadsQuery(BaseModel):
     maxResults: int = Field(1000, ge=1, le=10000, description="At most this many downloads, newest first")
 
 
+class CallbackState(str, Enum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class CallbackStatus(BaseModel):
+    state: CallbackState = Field(..., description="pending (being sent or retried), delivered (a 2xx came back: "
+                                                  "never sent again) or failed (WEBHOOKMAXATTEMPTS reached)")
+    attempts: int = Field(..., ge=0, description="POSTs made so far")
+    lastError: str | None = Field(None, description="Why the last attempt did not deliver it")
+
+
 class DownloadItem(BaseModel):
     downloadUUID: str
     downloadStatus: DownloadStatusEnum
@@ -64,6 +82,8 @@ class DownloadItem(BaseModel):
     s3UploadError: str | None = Field(None, description="Why the last S3 upload attempt failed, while it is retried")
     createdAt: str
     updatedAt: str
+    callbackStatus: CallbackStatus | None = Field(None, description="Delivery of the webhook of the last final "
+                                                                   "state, when the download has a callbackURL")
 
 
 class ListDownloadsResponse(BaseModel):
@@ -104,3 +124,8 @@ class DeleteDownloadResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     services: dict[str, str] = Field(..., description="Each service and how long ago it was heard on the bus")
+
+
+class WaitForDownloadQuery(BaseModel):
+    videoDownloadUUID: str = Field(..., min_length=1, max_length=64)
+    timeoutSeconds: float = Field(60, ge=0, le=300, description="Answer with the current state after this long")

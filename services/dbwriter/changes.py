@@ -4,7 +4,8 @@ dbwriter-changes PUB socket once the commit succeeded (nothing is announced that
 
 The changes are read from the session itself (SQLAlchemy's attribute history), so every handler, present or
 future, is covered without announcing anything by hand. Progress-only changes of a download are coalesced to
-one event per PROGRESS_EVENT_SECONDS; its row still takes every update.
+one event per PROGRESS_EVENT_SECONDS; its row still takes every update, and an event that changes the
+status carries every field of the item, so no coalesced value is missed for long.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 import zmq
-from sqlalchemy import delete, func, inspect, select
+from sqlalchemy import delete, inspect
 from sqlalchemy.orm import Session
 
 from common import bus
@@ -24,7 +25,6 @@ from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Event
 log = logging.getLogger("dbwriter")
 
 PROGRESS_EVENT_SECONDS = 0.3
-PRUNE_EVERY_COMMITS = 200
 # column → item field where the names differ (services/api/app.py download_item)
 ITEM_FIELD_OF_COLUMN = {"status": "downloadStatus", "sizeInBytes": "downloadSizeInBytes",
                         "ytdlpParameters": "ytdlpCLIParameters", "s3UploadedAt": "s3Available",
@@ -62,7 +62,6 @@ class ChangeRecorder:
         self.settings = settings
         self.fields = item_fields()
         self.last_progress_event: dict[str, float] = {}
-        self.commits = 0
         self.socket = bus.bind(settings, "dbwriter-changes", zmq.PUB)
 
     def pending_changes(self, session: Session) -> list[Change]:
@@ -96,7 +95,8 @@ class ChangeRecorder:
                 fields = change.fields
                 if change.status_changed and row.status in FINISHED_STATUSES and row.callbackURL:
                     self.add_webhook(session, row)
-                    fields = fields | {"callbackStatus"}
+                if fields is not None and change.status_changed:
+                    fields = self.fields  # the whole state: progress values coalesced away before are not lost
                 item = download_item(row)
                 if fields is None:
                     data = item
@@ -107,11 +107,9 @@ class ChangeRecorder:
             event = Event(uuid=row.uuid, data=encode_event(data))
             session.add(event)
             events.append(event)
-        self.commits += 1
-        if self.commits % PRUNE_EVERY_COMMITS == 0:
-            self.prune(session)
         if events:
             session.flush()
+            self.prune(session, newest=events[-1].id)
         return events
 
     def add_webhook(self, session: Session, row: Download) -> None:
@@ -122,10 +120,9 @@ class ChangeRecorder:
                                     state="pending", attempts=0))
         row.callbackState, row.callbackAttempts, row.callbackError = "pending", 0, None
 
-    def prune(self, session: Session) -> None:
-        newest = session.execute(select(func.max(Event.id))).scalar()
-        if newest is not None:
-            session.execute(delete(Event).where(Event.id <= newest - self.settings.EVENTSKEPT))
+    def prune(self, session: Session, newest: int) -> None:
+        """Keeps the last EVENTSKEPT events (a range delete on the primary key: nothing to do most times)."""
+        session.execute(delete(Event).where(Event.id <= newest - self.settings.EVENTSKEPT))
 
     def publish(self, events: list[Event]) -> None:
         """After the commit: one DownloadChanged per event, in id order."""

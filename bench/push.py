@@ -25,18 +25,22 @@ async def follow_events(host: str, port: int, tls: ssl.SSLContext | None, receiv
     reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     writer.write(f"GET /api/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
     await writer.drain()
+    pending = b""
     try:
         while not stop.is_set():
             try:
-                line = await asyncio.wait_for(reader.readline(), 0.5)
+                chunk = await asyncio.wait_for(reader.read(65536), 0.5)
             except asyncio.TimeoutError:
                 continue
-            if not line:
+            if not chunk:
                 return
-            if line.startswith(b": connected"):
-                ready.append(1)
-            elif line.startswith(b"id: "):
-                received.append((time.time(), int(line[4:])))
+            arrived = time.time()
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if line.startswith(b"id: "):
+                    received.append((arrived, int(line[4:])))
+                elif line.startswith(b": connected"):
+                    ready.append(1)
     finally:
         writer.close()
 

@@ -4,6 +4,7 @@ waitForDownload waiters."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
 import ssl
@@ -111,7 +112,7 @@ def api_footprint(stack: Stack) -> tuple[int, int]:
     threads = 0
     for pid in pids:
         try:
-            threads += len(list((__import__("pathlib").Path(f"/proc/{pid}/task")).iterdir()))
+            threads += len(os.listdir(f"/proc/{pid}/task"))
         except OSError:
             pass
     return threads, sum(rss_kb(pid) for pid in pids)

@@ -361,3 +361,21 @@ def test_webhook_outbox_survives_a_kill_9_of_the_sending_service(stack, media):
         assert len({body for _, _, body in receiver.requests}) == 1
     finally:
         receiver.close()
+
+
+def test_an_idempotency_key_names_one_callback_url(stack, media):
+    receiver = Receiver([200])
+    try:
+        key = {"Idempotency-Key": f"push-{time.time_ns()}"}
+        body = {"videoURL": f"{media.url}/clip.mp4", "callbackURL": receiver.url}
+        first = requests.post(f"{stack.api}/api/initiateDownload", json=body, headers=key, timeout=30)
+        again = requests.post(f"{stack.api}/api/initiateDownload", json=body, headers=key, timeout=30)
+        assert first.status_code == again.status_code == 200 and first.json() == again.json()
+        other = requests.post(f"{stack.api}/api/initiateDownload", headers=key, timeout=30,
+                              json={**body, "callbackURL": receiver.url + "/other"})
+        assert other.status_code == 418 and other.json()["errorCode"] == "idempotencyKeyConflict"
+        wait_for(lambda: stack.download(first.json()["downloadUUID"]).get("callbackStatus", {}).get("state")
+                 == "delivered", timeout=60, message="the one webhook delivered")
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -91,7 +92,7 @@ class ChangeHub:
 
     def _run(self) -> None:
         socket = bus.subscriber(self.settings)
-        log.info("following the DB writer's changes (pid %d)", __import__("os").getpid())
+        log.info("following the DB writer's changes (pid %d)", os.getpid())
         while True:
             try:
                 if self.last_id is None:

@@ -68,9 +68,10 @@ def create_download(session: Session, command: bus.CreateDownload) -> dict:
         existing = batch_keys.get(command.idempotencyKey) or session.execute(
             select(Download).where(Download.idempotencyKey == command.idempotencyKey)).scalar_one_or_none()
         if existing is not None:
-            if (existing.videoURL, existing.ytdlpParameters) != (command.videoURL, command.ytdlpParameters):
-                raise states.Refused("idempotencyKeyConflict",
-                                     "this Idempotency-Key was already used for another video URL or parameters")
+            if ((existing.videoURL, existing.ytdlpParameters, existing.callbackURL)
+                    != (command.videoURL, command.ytdlpParameters, command.callbackURL)):
+                raise states.Refused("idempotencyKeyConflict", "this Idempotency-Key was already used for another "
+                                                               "video URL, parameters or callbackURL")
             return {"ok": True, "uuid": existing.uuid, "status": existing.status.value}
     states.check("CreateDownload", states.NEW, S.PENDING)
     row = Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,

@@ -118,7 +118,7 @@ class WebhookSender:
         try:
             status = post_to_checked_address(url, body, headers, self.settings.BLOCKEDURLNETWORKS)
             error = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
-        except (RefusedAddress, OSError, urllib3.exceptions.HTTPError) as problem:
+        except Exception as problem:  # refused, unreachable, malformed, timed out: an attempt, counted
             error = f"{type(problem).__name__}: {problem}"[:500]
         attempts += 1
         if error is None:

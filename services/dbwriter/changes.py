@@ -64,6 +64,7 @@ class ChangeRecorder:
         self.fields = item_fields()
         import services.api.app  # noqa: F401  imported now, not inside the first commit (~0.5 s)
         self.last_progress_event: dict[str, float] = {}
+        self.progress_announced: dict[str, float] = {}  # this batch's, kept only once it is committed
         self.socket = bus.bind(settings, "dbwriter-changes", zmq.PUB)
 
     def pending_changes(self, session: Session) -> list[Change]:
@@ -83,6 +84,7 @@ class ChangeRecorder:
         """Writes the events and outbox rows of a flushed batch (in its transaction); returns the events."""
         now = time.monotonic()
         events = []
+        self.progress_announced = {}
         for change in changes:
             row = change.row
             if change.deleted:
@@ -93,10 +95,13 @@ class ChangeRecorder:
                     if now - self.last_progress_event.get(row.uuid, 0.0) < PROGRESS_EVENT_SECONDS:
                         continue
                 if change.fields is not None and change.fields & PROGRESS_FIELDS:
-                    self.last_progress_event[row.uuid] = now
+                    self.progress_announced[row.uuid] = now
                 fields = change.fields
-                if change.status_changed and row.status in FINISHED_STATUSES and row.callbackURL:
-                    self.add_webhook(session, row)
+                if change.status_changed and row.status in FINISHED_STATUSES:
+                    self.last_progress_event.pop(row.uuid, None)  # no more progress: the map stays small
+                    self.progress_announced.pop(row.uuid, None)
+                    if row.callbackURL:
+                        self.add_webhook(session, row)
                 if fields is not None and change.status_changed:
                     fields = self.fields  # the whole state: progress values coalesced away before are not lost
                 item = download_item(row)
@@ -128,6 +133,8 @@ class ChangeRecorder:
 
     def publish(self, events: list[Event]) -> None:
         """After the commit: one DownloadChanged per event, in id order."""
+        self.last_progress_event.update(self.progress_announced)
+        self.progress_announced = {}
         for event in events:
             try:
                 self.socket.send(bus.encode(bus.DownloadChanged(eventId=event.id, uuid=event.uuid, data=event.data)),

@@ -23,7 +23,7 @@ from common.config import Settings
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("dbwriter-commands", "dbwriter-events", "scheduler", "runner", "publisher")
+ENDPOINTS = ("dbwriter-commands", "dbwriter-events", "scheduler", "runner", "publisher", "dbwriter-changes")
 
 
 class Message(BaseModel):
@@ -50,6 +50,7 @@ class CreateDownload(Message):
     idempotencyKey: str | None = Field(
         None, description="The client's Idempotency-Key: a second CreateDownload with it answers the first UUID.")
     cookieProfile: str | None = Field(None, description="Name of the cookie profile yt-dlp gets a copy of.")
+    callbackURL: str | None = Field(None, description="Webhook receiver of the download's final states (checked).")
 
 
 class StartAttempt(Message):
@@ -129,6 +130,15 @@ class PurgeDone(Message):
     purgeId: int
 
 
+class RecordCallbackAttempt(Message):
+    """From the publisher after each webhook POST: delivered (a 2xx came back), retry later, or failed for good."""
+    type: Literal["RecordCallbackAttempt"] = "RecordCallbackAttempt"
+    deliveryId: int
+    outcome: Literal["delivered", "retry", "failed"]
+    retryAt: float | None = Field(None, description="Epoch seconds of the next attempt (outcome retry).")
+    error: str | None = None
+
+
 class Ping(Message):
     """Answered with when the DB writer last heard each service's heartbeat (for the health endpoint)."""
     type: Literal["Ping"] = "Ping"
@@ -147,6 +157,19 @@ class Reply(Message):
     seen: dict[str, float] | None = None
     uuid: str | None = None
     ytdlp: YtdlpInfo | None = None
+
+
+# --- published by the DB writer after commit (PUB on dbwriter-changes) ---------------------------------------
+
+class DownloadChanged(Message):
+    """One committed change of a download, sent only after its transaction committed. eventId is the row id
+    of the change in the events table (AUTOINCREMENT): increasing, never reused, the same after restarts,
+    so a subscriber that sees a gap reads the missing events from the database."""
+    type: Literal["DownloadChanged"] = "DownloadChanged"
+    eventId: int
+    uuid: str
+    data: str = Field(description="The event as /api/events sends it: a JSON object naming downloadUUID, "
+                                  "downloadStatus and the changed item fields, exactly as stored.")
 
 
 # --- one-way events ------------------------------------------------------------------------------------------
@@ -219,11 +242,11 @@ AnyMessage = Annotated[
     Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
           CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, Reply, ProgressUpdate, DownloadQueued,
           StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
-          DownloadCompleted],
+          DownloadCompleted, RecordCallbackAttempt, DownloadChanged],
     Field(discriminator="type"),
 ]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping]
+                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, RecordCallbackAttempt]
 _any_message = TypeAdapter(AnyMessage)
 
 
@@ -259,6 +282,19 @@ def _bind_address(settings: Settings, endpoint: str) -> str:
     return address(settings, endpoint)
 
 
+def context() -> zmq.Context:
+    """The process's ZeroMQ context: gevent-friendly sockets (zmq.green) once gevent has patched the process
+    (the API's gunicorn worker), so that waiting on a socket lets the other requests run."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return zmq.Context.instance()
+    if monkey.is_module_patched("socket"):
+        from zmq import green
+        return green.Context.instance()
+    return zmq.Context.instance()
+
+
 def drain(socket: zmq.Socket, limit: int | None = None) -> Iterator[Message]:
     """The messages waiting on a PULL socket (at most limit), without blocking; malformed ones are logged
     and dropped."""
@@ -276,8 +312,10 @@ def drain(socket: zmq.Socket, limit: int | None = None) -> Iterator[Message]:
 
 
 def bind(settings: Settings, endpoint: str, socket_type: int) -> zmq.Socket:
-    socket = zmq.Context.instance().socket(socket_type)
+    socket = context().socket(socket_type)
     socket.setsockopt(zmq.LINGER, 0)
+    if socket_type == zmq.PUB:
+        socket.setsockopt(zmq.SNDHWM, 100_000)
     if socket_type == zmq.PULL:
         socket.setsockopt(zmq.RCVHWM, 100_000)
     socket.bind(_bind_address(settings, endpoint))
@@ -289,7 +327,7 @@ class Pusher:
 
     def __init__(self, settings: Settings, endpoint: str):
         self.endpoint = endpoint
-        self.socket = zmq.Context.instance().socket(zmq.PUSH)
+        self.socket = context().socket(zmq.PUSH)
         self.socket.setsockopt(zmq.LINGER, 1000)
         self.socket.setsockopt(zmq.SNDHWM, 100_000)
         self.socket.connect(address(settings, endpoint))
@@ -324,11 +362,21 @@ class Heartbeat:
             self.next_at = now + self.interval
         return self.next_at - now
 
-    def keep_beating_while(self, worker: threading.Thread) -> None:
-        """Beats as long as the worker thread lives: a long piece of work (an upload) does not silence the
-        service, and a worker that died does."""
-        while worker.is_alive():
+    def keep_beating_while(self, worker: threading.Thread, *others: threading.Thread) -> None:
+        """Beats as long as the worker threads all live: a long piece of work (an upload) does not silence
+        the service, and a worker that died does."""
+        while worker.is_alive() and all(other.is_alive() for other in others):
             worker.join(self.beat())
+
+
+def subscriber(settings: Settings) -> zmq.Socket:
+    """A SUB socket receiving every DownloadChanged the DB writer publishes (reconnects by itself)."""
+    socket = context().socket(zmq.SUB)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.RCVHWM, 100_000)
+    socket.setsockopt(zmq.SUBSCRIBE, b"")
+    socket.connect(address(settings, "dbwriter-changes"))
+    return socket
 
 
 class BusTimeout(Exception):
@@ -348,7 +396,7 @@ class Requester:
 
     def _connect(self) -> zmq.Socket:
         if self._socket is None:
-            self._socket = zmq.Context.instance().socket(zmq.DEALER)
+            self._socket = context().socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.connect(self._address)
         return self._socket

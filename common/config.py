@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         description="Folder for the ZeroMQ ipc sockets, the supervisord socket and generated nginx files.")
     BUSBASEADDRESS: str = Field(
         "",
-        description="Empty: ipc:// sockets under RUNPATH. `tcp://HOST:PORT`: the bus uses PORT..PORT+4 on HOST.")
+        description="Empty: ipc:// sockets under RUNPATH. `tcp://HOST:PORT`: the bus uses PORT..PORT+5 on HOST.")
     COOKIESPATH: Path = Field(
         Path("/opt/prt/prt-videodownloader/cookies/"),
         description="Folder of the cookie profiles (<name>.txt, mode 0600, written by the API) and of the "
@@ -116,7 +116,28 @@ class Settings(BaseSettings):
     RETENTIONHOURS: float = Field(
         0, ge=0, description="Finished downloads older than this are deleted (file, S3 object, row); 0 keeps them forever.")
     APIWORKERS: int = Field(2, ge=1, le=64, description="gunicorn worker processes of the API.")
-    APITHREADS: int = Field(8, ge=1, le=256, description="Threads per API worker.")
+    APITHREADS: int = Field(
+        8, ge=1, le=256, description="Unused since the API runs on gevent (APIWORKERCONNECTIONS); kept so that "
+                                     "existing configurations stay valid.")
+    APIWORKERCONNECTIONS: int = Field(
+        1000, ge=10, le=100_000,
+        description="Requests each API worker serves at once (gevent greenlets, not threads): long waits "
+                    "(waitForDownload, /api/events) count too.")
+    EVENTSKEPT: int = Field(
+        10000, ge=1, le=10_000_000,
+        description="Download events kept for /api/events reconnections (Last-Event-ID); a client that "
+                    "missed more is told to reload.")
+    WEBHOOKSECRET: str = Field(
+        "", description="Key of the webhooks' X-PRT-Signature header (sha256=HMAC-SHA256 of the body, hex); "
+                        "empty: webhooks are sent without a signature.")
+    WEBHOOKMAXATTEMPTS: int = Field(
+        10, ge=1, le=100,
+        description="POSTs of one webhook before it is given up (callbackStatus failed) while the receiver "
+                    "fails, times out or is down.")
+    WEBHOOKRETRYSECONDS: float = Field(
+        5.0, gt=0, le=3600,
+        description="Wait before the second webhook attempt; each later wait doubles, at most 1 h (the default "
+                    "10 attempts span about 1.4 h).")
     BUSTIMEOUTSECONDS: float = Field(
         3.0, gt=0, le=60, description="How long the API waits for the DB writer before answering serviceUnavailable.")
 

@@ -82,6 +82,10 @@ class Download(Base):
     thumbnailFileName: Mapped[str | None] = mapped_column(String(64))
     cookieProfile: Mapped[str | None] = mapped_column(String(64))
     ytdlpVersion: Mapped[str | None] = mapped_column(String(64))
+    callbackURL: Mapped[str | None] = mapped_column(Text)
+    callbackState: Mapped[str | None] = mapped_column(String(16))
+    callbackAttempts: Mapped[int | None] = mapped_column(Integer)
+    callbackError: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),
@@ -101,3 +105,36 @@ class Purge(Base):
     s3Key: Mapped[str | None] = mapped_column(String(128))
     rowDeleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
     createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Event(Base):
+    """One committed change of a download as /api/events sends it, written in the transaction of the change.
+    AUTOINCREMENT: ids are never reused, also after old events are pruned or the DB writer restarts, so a
+    client's Last-Event-ID always means the same point in the stream."""
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one POST owed to a download's callbackURL for one final state, written in the
+    transaction of that state with its body fixed then; the publisher sends it until a 2xx or the limit."""
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    callbackURL: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    nextAttemptAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    lastError: Mapped[str | None] = mapped_column(Text)
+    deliveredAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_webhook_deliveries_state_next", "state", "nextAttemptAt"),)

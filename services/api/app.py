@@ -5,13 +5,12 @@ import base64
 import binascii
 import json
 import logging
-import threading
 from contextlib import contextmanager
 import time
 import uuid as uuidlib
 from datetime import datetime, timedelta, timezone
 
-from flask import jsonify, request
+from flask import jsonify, request, stream_with_context
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import ValidationError
 from sqlalchemy import or_, select, text
@@ -29,10 +28,10 @@ from services.api.metrics import metrics_text
 from services.api.presets import PRESETS, check_presets, preset_arguments
 from services.api.schemas import (
     BulkActionBody, BulkActionResponse, CookieProfileBody, CookieProfileList, CookieProfileRef, CookieProfileSummary,
-    DeleteCookieProfileResponse, DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse,
-    HealthResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse,
-    ListDownloadsQuery, ListDownloadsResponse, ListPresetsResponse, PublicURLQuery, PublicURLResponse,
-    ServerInfoResponse, URLTypeEnum)
+    DeleteCookieProfileResponse, DeleteDownloadResponse, DownloadItem, DownloadRef, DownloadStatusResponse,
+    ErrorResponse, HealthResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders,
+    InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse, ListPresetsResponse, PublicURLQuery,
+    PublicURLResponse, ServerInfoResponse, URLTypeEnum, WaitForDownloadQuery)
 
 log = logging.getLogger("api")
 
@@ -86,7 +85,8 @@ class Backend:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
-        self._local = threading.local()
+        self._pools: dict[str, list] = {}
+        self._hub = None
 
     def session(self):
         session = self.database.session()
@@ -94,31 +94,44 @@ class Backend:
             raise ApiError("serviceUnavailable", "the database does not exist yet (DB writer not started)")
         return session
 
-    def _thread_local(self, name, factory):
-        value = getattr(self._local, name, None)
-        if value is None:
-            value = factory()
-            setattr(self._local, name, value)
-        return value
+    @contextmanager
+    def _pooled(self, name, factory):
+        """A bus socket (or client) used by one request at a time and kept for the next: requests are
+        greenlets, and a socket per greenlet would be a new connection per request."""
+        pool = self._pools.setdefault(name, [])
+        value = pool.pop() if pool else factory()
+        try:
+            yield value
+        finally:
+            pool.append(value)
+
+    @property
+    def hub(self):
+        """This worker's ChangeHub (made in the worker, after gevent patched it)."""
+        if self._hub is None:
+            from services.api.push import ChangeHub
+            self._hub = ChangeHub(self.settings, self.database)
+        return self._hub
 
     def request(self, command: bus.Command, timeout: float | None = None) -> bus.Reply:
         """A DB writer command; serviceUnavailable when it does not answer in time."""
         timeout = timeout or self.settings.BUSTIMEOUTSECONDS
-        requester = self._thread_local("requester", lambda: bus.Requester(self.settings))
         try:
-            return requester.request(command, timeout)
+            with self._pooled("requester", lambda: bus.Requester(self.settings)) as requester:
+                return requester.request(command, timeout)
         except bus.BusTimeout:
             raise ApiError("serviceUnavailable",
                            f"the database writer did not answer within {timeout:g} s; nothing was changed") from None
 
     def push(self, endpoint: str, message: bus.Message) -> None:
-        self._thread_local("push_" + endpoint, lambda: bus.Pusher(self.settings, endpoint)).send(message)
+        with self._pooled("push_" + endpoint, lambda: bus.Pusher(self.settings, endpoint)) as pusher:
+            pusher.send(message)
 
     def presign(self, key: str) -> tuple[str, str]:
         from common import s3
 
-        signer = self._thread_local("signer", lambda: s3.client(self.settings, public=True))
-        return s3.presigned_get(signer, self.settings.S3BUCKET, key, self.settings.S3URLEXPIRYSECONDS)
+        with self._pooled("signer", lambda: s3.client(self.settings, public=True)) as signer:
+            return s3.presigned_get(signer, self.settings.S3BUCKET, key, self.settings.S3URLEXPIRYSECONDS)
 
 
 
@@ -193,10 +206,15 @@ def create_app(settings: Settings) -> OpenAPI:
             with cookie_errors():
                 if not cookies.exists(settings.COOKIESPATH, body.cookieProfile):
                     raise ApiError("cookieProfileNotFound", f"no cookie profile named {body.cookieProfile!r}")
+        if body.callbackURL is not None:
+            try:
+                check_video_url(body.callbackURL, settings.BLOCKEDURLNETWORKS)
+            except ValueError as error:
+                raise ApiError("invalidCallbackURL", str(error)) from None
         reply = backend.request(bus.CreateDownload(
             uuid=str(uuidlib.uuid4()), videoURL=body.videoURL, ytdlpParameters=arguments,
             deadline=time.time() + settings.BUSTIMEOUTSECONDS * bus.DEADLINE_SHARE,
-            idempotencyKey=header.idempotency_key, cookieProfile=body.cookieProfile))
+            idempotencyKey=header.idempotency_key, cookieProfile=body.cookieProfile, callbackURL=body.callbackURL))
         if not reply.ok:
             if reply.errorCode == "idempotencyKeyConflict":
                 raise ApiError(reply.errorCode, reply.error)
@@ -400,6 +418,52 @@ def create_app(settings: Settings) -> OpenAPI:
         url, expires_at = backend.presign(row.s3Key)
         return {"publicURL": url, "s3URI": f"s3://{settings.S3BUCKET}/{row.s3Key}", "expiresAt": expires_at}
 
+    def current_item(uuid: str) -> dict:
+        with read_session(backend) as session:
+            row = session.execute(select(*LIST_COLUMNS).where(Download.uuid == uuid)).one_or_none()
+        if row is None:
+            raise ApiError("downloadNotFound", f"no download with UUID {uuid!r}")
+        return download_item(row, settings.HTTPSBASEURL)
+
+    @app.get("/api/waitForDownload", operation_id="waitForDownload", tags=[downloads_tag],
+             summary="Wait until a download is COMPLETED, FAILED or CANCELLED (or the timeout): answers its item "
+                     "then, with its state at that moment",
+             responses={200: DownloadItem, **ERRORS})
+    def wait_for_download(query: WaitForDownloadQuery):
+        from services.api.push import FINAL
+
+        listener = backend.hub.listen(query.videoDownloadUUID)
+        try:
+            item = current_item(query.videoDownloadUUID)
+            deadline = time.monotonic() + query.timeoutSeconds
+            while item["downloadStatus"] not in FINAL:
+                event = listener.get(deadline - time.monotonic())
+                if event is None:
+                    break
+                change = json.loads(event.data)
+                if change.get("deleted") or change.get("downloadStatus") in FINAL:
+                    item = current_item(query.videoDownloadUUID)
+            return current_item(query.videoDownloadUUID) if item["downloadStatus"] not in FINAL else item
+        finally:
+            backend.hub.forget(listener)
+
+    @app.get("/api/events", operation_id="events", tags=[downloads_tag],
+             summary="Server-sent events (text/event-stream): one per committed status or progress change, `id:` on "
+                     "each, Last-Event-ID honoured after a reconnect (else event `reload`), a heartbeat every 15 s",
+             responses={200: {"description": "An endless text/event-stream; each `data:` is a JSON object with "
+                                             "downloadUUID, downloadStatus and the changed item fields",
+                              "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **ERRORS})
+    def events():
+        from services.api.push import event_stream
+
+        backend.session().close()  # serviceUnavailable (418) now, not inside the stream, while there is no database
+        listener = backend.hub.listen(None)
+        last_event_id = request.headers.get("Last-Event-ID")
+        return app.response_class(
+            stream_with_context(event_stream(backend.hub, listener, last_event_id)),
+            content_type="text/event-stream; charset=utf-8",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
     return app
 
 
@@ -431,7 +495,7 @@ class read_session:
 
 
 BULK_FILTER_LIMIT = 10_000
-SEARCH_TABLE = "downloads_search"  # FTS5 trigram index of migration 0008
+SEARCH_TABLE = "downloads_search"  # FTS5 trigram index of migration 0006
 MIN_INDEXED_SEARCH = 3  # a trigram index answers queries of 3 characters and more
 FEW_MATCHES = 2000  # up to this many matches, the index's ids; more: a scan newest first finds a page soon
 
@@ -475,7 +539,8 @@ LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdl
                 Download.fileName, Download.attempts, Download.s3UploadedAt, Download.s3UploadError,
                 Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
                 Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
-                Download.webpageURL, Download.thumbnailFileName, Download.cookieProfile, Download.ytdlpVersion)
+                Download.webpageURL, Download.thumbnailFileName, Download.cookieProfile, Download.ytdlpVersion,
+                Download.callbackState, Download.callbackAttempts, Download.callbackError)
 
 
 def failure_fields(row) -> dict:
@@ -501,6 +566,9 @@ def download_item(row, https_base_url: str) -> dict:
         "videoUploader": row.videoUploader, "extractor": row.extractor, "webpageURL": row.webpageURL,
         "thumbnailURL": f"{https_base_url}/{row.thumbnailFileName}" if row.thumbnailFileName else None,
         "cookieProfile": row.cookieProfile, "ytdlpVersion": row.ytdlpVersion,
+        "callbackStatus": {"state": row.callbackState, "attempts": row.callbackAttempts or 0,
+                           **({"lastError": row.callbackError} if row.callbackError else {})}
+        if row.callbackState else None,
     }
     if row.status == DownloadStatusEnum.FAILED:
         item.update(failure_fields(row))

@@ -40,6 +40,11 @@ class InitiateDownloadBody(BaseModel):
     cookieProfile: str | None = Field(
         None, max_length=200, description="Name of a cookie profile (putCookieProfile): yt-dlp gets a private "
                                           "copy of its cookies for this download")
+    callbackURL: str | None = Field(
+        None, min_length=1, max_length=4096,
+        description="Optional webhook: an http(s) URL that receives a POST with the download's item (plus "
+                    "publicURL when COMPLETED) at each final state, signed in X-PRT-Signature; checked like "
+                    "videoURL (invalidCallbackURL)")
 
 
 class InitiateDownloadHeaders(BaseModel):
@@ -67,6 +72,19 @@ class ListDownloadsQuery(BaseModel):
     pageToken: str | None = Field(None, max_length=200,
                                   description="nextPageToken of the previous answer: the page after it, with the same "
                                               "filters (stable while downloads are added). Invalid: invalidPageToken")
+
+
+class CallbackState(str, Enum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class CallbackStatus(BaseModel):
+    state: CallbackState = Field(..., description="pending (being sent or retried), delivered (a 2xx came back: "
+                                                  "never sent again) or failed (WEBHOOKMAXATTEMPTS reached)")
+    attempts: int = Field(..., ge=0, description="POSTs made so far")
+    lastError: str | None = Field(None, description="Why the last attempt did not deliver it")
 
 
 class DownloadItem(BaseModel):
@@ -99,6 +117,8 @@ class DownloadItem(BaseModel):
     updatedAt: str
     cookieProfile: str | None = Field(None, description="The cookie profile it uses (its name; never a cookie)")
     ytdlpVersion: str | None = Field(None, description="The yt-dlp version its last attempt ran with")
+    callbackStatus: CallbackStatus | None = Field(None, description="Delivery of the webhook of the last final "
+                                                                   "state, when the download has a callbackURL")
 
 
 class ListDownloadsResponse(BaseModel):
@@ -235,3 +255,8 @@ class CookieProfileList(BaseModel):
 class DeleteCookieProfileResponse(BaseModel):
     name: str
     deleted: bool
+
+
+class WaitForDownloadQuery(BaseModel):
+    videoDownloadUUID: str = Field(..., min_length=1, max_length=64)
+    timeoutSeconds: float = Field(60, ge=0, le=300, description="Answer with the current state after this long")

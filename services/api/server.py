@@ -1,4 +1,6 @@
-"""Serves the API with gunicorn (threads in a few workers), bound to 0.0.0.0 on APIPORT."""
+"""Serves the API with gunicorn's gevent worker (a greenlet per request in a few worker processes), bound to
+0.0.0.0 on APIPORT. Greenlets, not threads: a client waiting in waitForDownload or /api/events costs a
+greenlet and a queue, so hundreds of them do not exhaust the workers (docs/performance.md)."""
 from __future__ import annotations
 
 import json
@@ -9,18 +11,17 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http.errors import (InvalidResponseHeader, InvalidResponseHeaderName, LimitRequestHeaders,
                                    LimitRequestLine, ParseException)
 from gunicorn.http.wsgi import Response, default_environ
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.ggevent import GeventWorker
 
 from common.config import load_settings
 from common.lifecycle import die_with_parent, exit_with_supervisor
 from common.logs import setup_logging
-from services.api.app import TrustedProxyFix, create_app
 
 LOG_FORMAT = "api: %(levelname)s %(message)s"
 
 
-class JSONErrorWorker(ThreadWorker):
-    """gunicorn's threaded worker, whose own answers are the API's errors too: a request gunicorn refuses
+class JSONErrorWorker(GeventWorker):
+    """gunicorn's gevent worker, whose own answers are the API's errors too: a request gunicorn refuses
     before Flask sees it (request line or headers too long or too many, a malformed request) gets HTTP 418
     with {errorCode, errorMessage} instead of gunicorn's text/html page."""
 
@@ -65,7 +66,7 @@ class APIServer(BaseApplication):
         settings = self.settings
         self.cfg.set("bind", [f"0.0.0.0:{settings.APIPORT}"])
         self.cfg.set("workers", settings.APIWORKERS)
-        self.cfg.set("threads", settings.APITHREADS)
+        self.cfg.set("worker_connections", settings.APIWORKERCONNECTIONS)
         self.cfg.set("worker_class", JSONErrorWorker)
         self.cfg.set("accesslog", "-")
         self.cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms')
@@ -85,6 +86,9 @@ class APIServer(BaseApplication):
         })
 
     def load(self):
+        """Runs in each worker, after gevent patched it: the app's sockets and locks are gevent's."""
+        from services.api.app import TrustedProxyFix, create_app
+
         setup_logging("api")
         return TrustedProxyFix(create_app(self.settings), self.settings.TRUSTEDPROXYNETWORKS)
 

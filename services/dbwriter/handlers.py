@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common import bus, failures, metrics, states
-from common.models import Download, DownloadStatusEnum as S, Purge, utcnow
+from common.models import Download, DownloadStatusEnum as S, Purge, WebhookDelivery, utcnow
 
 log = logging.getLogger("dbwriter")
 
@@ -67,15 +68,15 @@ def create_download(session: Session, command: bus.CreateDownload) -> dict:
         existing = batch_keys.get(command.idempotencyKey) or session.execute(
             select(Download).where(Download.idempotencyKey == command.idempotencyKey)).scalar_one_or_none()
         if existing is not None:
-            if ((existing.videoURL, existing.ytdlpParameters, existing.cookieProfile)
-                    != (command.videoURL, command.ytdlpParameters, command.cookieProfile)):
+            if ((existing.videoURL, existing.ytdlpParameters, existing.cookieProfile, existing.callbackURL)
+                    != (command.videoURL, command.ytdlpParameters, command.cookieProfile, command.callbackURL)):
                 raise states.Refused("idempotencyKeyConflict", "this Idempotency-Key was already used for another "
-                                                               "video URL, parameters or cookie profile")
+                                                               "video URL, parameters, cookie profile or callbackURL")
             return {"ok": True, "uuid": existing.uuid, "status": existing.status.value}
     states.check("CreateDownload", states.NEW, S.PENDING)
     row = Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
                    status=S.PENDING, attempts=0, idempotencyKey=command.idempotencyKey,
-                   cookieProfile=command.cookieProfile)
+                   cookieProfile=command.cookieProfile, callbackURL=command.callbackURL)
     session.add(row)
     if command.idempotencyKey is not None:
         session.info["idempotency_keys"][command.idempotencyKey] = row
@@ -219,6 +220,29 @@ def purge_done(session: Session, command: bus.PurgeDone) -> dict:
     return {"ok": True}
 
 
+def record_callback_attempt(session: Session, command: bus.RecordCallbackAttempt) -> dict:
+    """One webhook POST's outcome, on its outbox row and (while the row exists) the download's callbackStatus.
+    A delivered webhook stays delivered: a late or repeated report cannot make it pending again."""
+    delivery = session.get(WebhookDelivery, command.deliveryId)
+    if delivery is None or delivery.state != "pending":
+        return {"ok": True, "status": delivery.state if delivery else None}
+    delivery.attempts += 1
+    delivery.state = "pending" if command.outcome == "retry" else command.outcome
+    delivery.lastError = command.error
+    if command.outcome == "delivered":
+        delivery.deliveredAt = utcnow()
+    if command.retryAt is not None:
+        delivery.nextAttemptAt = datetime.fromtimestamp(command.retryAt, timezone.utc)
+    row = session.execute(select(Download).where(Download.uuid == delivery.uuid)).scalar_one_or_none()
+    newest = session.execute(select(WebhookDelivery.id).where(WebhookDelivery.uuid == delivery.uuid)
+                             .order_by(WebhookDelivery.id.desc()).limit(1)).scalar()
+    if row is not None and newest == delivery.id:  # an older final state's webhook does not overwrite a newer one's
+        row.callbackState, row.callbackAttempts, row.callbackError = delivery.state, delivery.attempts, command.error
+    _info(session, "download=%s webhook %d %s after %d attempts%s", delivery.uuid, delivery.id, delivery.state,
+          delivery.attempts, f": {command.error}" if command.error else "")
+    return {"ok": True, "status": delivery.state}
+
+
 def apply_progress(session: Session, event: bus.ProgressUpdate) -> None:
     row = session.execute(select(Download).where(Download.uuid == event.uuid)).scalar_one_or_none()
     if row is None or row.status != S.DOWNLOADING or row.attempts != event.attempt:
@@ -240,6 +264,7 @@ HANDLERS: dict[type[bus.Message], Handler] = {
     bus.RecordUpload: record_upload,
     bus.RecordUploadFailure: record_upload_failure,
     bus.PurgeDone: purge_done,
+    bus.RecordCallbackAttempt: record_callback_attempt,
 }
 
 

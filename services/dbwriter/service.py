@@ -27,6 +27,7 @@ from common.db import session_factory, upgrade_schema, writer_engine
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from services.dbwriter import handlers
+from services.dbwriter.changes import ChangeRecorder
 
 log = logging.getLogger("dbwriter")
 
@@ -106,6 +107,7 @@ class DBWriter:
         self.sessions = session_factory(self.engine)
         self.commands = bus.bind(settings, "dbwriter-commands", zmq.ROUTER)
         self.events = bus.bind(settings, "dbwriter-events", zmq.PULL)
+        self.changes = ChangeRecorder(settings)
         self.poller = zmq.Poller()
         self.poller.register(self.commands, zmq.POLLIN)
         self.poller.register(self.events, zmq.POLLIN)
@@ -196,13 +198,16 @@ class DBWriter:
                     replies = [(r.identity, r.reply(**handlers.apply(session, r.envelope.body))) for r in requests]
                     for event in progress.values():
                         handlers.apply_progress(session, event)
+                    changes = self.changes.pending_changes(session)
                     session.flush()  # takes SQLite's write lock (waiting up to busy_timeout) before the check
+                    announced = self.changes.record(session, changes)
                     if any(r.expired() for r in requests):
                         raise ExpiredInBatch()
                     if self.check_database_file():
                         raise ExpiredInBatch()
                 metrics.DBWRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
                 handlers.run_after_commit(session)
+                self.changes.publish(announced)
                 late = sum(r.expired() for r in requests)
                 if late:  # frozen between the check and the end of the commit: visible, not silent
                     log.warning("%d commands were committed after their caller's deadline minus the margin", late)

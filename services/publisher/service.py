@@ -1,9 +1,9 @@
 """The publisher: the one process that publishes and unpublishes finished files.
 
 It uploads each COMPLETED download to the S3 bucket (RustFS in the deployment), works through the purge
-list (S3 objects and files of deleted, failed and cancelled downloads), applies the retention period, and
-sweeps files that no download owns. Its work lists are the database (COMPLETED rows without an upload, the
-purge list the DB writer fills in the same transaction as a delete, finished rows past retention), so
+list (S3 objects and files of deleted, failed and cancelled downloads), applies the retention period,
+sweeps files that no download owns, and (in a thread of its own: services/publisher/webhooks.py) sends the
+webhooks of the outbox. Its work lists are the database (COMPLETED rows without an upload, the purge list the DB writer fills in the same transaction as a delete, finished rows past retention), so
 nothing is lost across restarts; messages on the bus only make it act sooner. Failed uploads are retried
 with exponential backoff, each failure recorded. The work runs in a thread of its own while the main thread
 sends the heartbeat, so a long upload never makes the service look dead.
@@ -27,6 +27,7 @@ from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Purge, utcnow
 from common.ytdlp import THUMBNAIL_EXTENSION
+from services.publisher import webhooks
 
 log = logging.getLogger("publisher")
 
@@ -229,8 +230,8 @@ class Publisher:
                  if self.s3 else "off", f"{self.settings.RETENTIONHOURS:g} h" if self.retention else "forever")
         worker = threading.Thread(target=self.work_forever, name="publisher-work", daemon=True)
         worker.start()
-        self.alive.keep_beating_while(worker)
-        raise SystemExit("the publisher's work thread stopped")
+        self.alive.keep_beating_while(worker, webhooks.start_sender(self.settings))
+        raise SystemExit("a work thread of the publisher stopped")
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ migration that adds another searchable column drops and recreates the index with
 Keyset paging on (createdAt, id) needs no new index: SQLite's indexes on createdAt and (status, createdAt)
 already end with the rowid (`id`).
 
-Revision ID: 0008
+Revision ID: 0006
 Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

@@ -1,13 +1,13 @@
 """The cookie profile a download uses, and the yt-dlp version that ran it.
 
-Revision ID: 0006
-Revises: 0008
+Revision ID: 0007
+Revises: 0006
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0008"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

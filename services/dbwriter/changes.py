@@ -39,10 +39,10 @@ def item_fields() -> set[str]:
     return set(DownloadItem.model_fields) - NOT_ANNOUNCED
 
 
-def download_item(row: Download) -> dict:
+def download_item(row: Download, https_base_url: str) -> dict:
     """The one definition of an item, the API's (an ORM row has the attributes of its LIST_COLUMNS rows)."""
     from services.api.app import download_item as item
-    return item(row)
+    return item(row, https_base_url)
 
 
 def encode_event(data: dict) -> str:

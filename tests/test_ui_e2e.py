@@ -322,3 +322,18 @@ def test_links_show_https_and_s3_side_by_side_where_s3_is_configured(browser, me
                 context.close()
     finally:
         server.stop()
+
+
+def test_live_updates_follow_a_download_without_refresh(browser, stack, media):
+    context, page = open_page(browser, stack)
+    switch = page.get_by_role("switch", name="Live updates")
+    expect(switch).not_to_be_checked()  # manual refresh stays the default
+    switch.check()
+    uuid = stack.start_download(f"{media.url}/slow/clip.mp4?live")  # started by a script, not this page
+    row = row_of(page, uuid)
+    expect(row).to_be_visible(timeout=15000)
+    expect(row.get_by_test_id("status")).to_contain_text("COMPLETED", timeout=60000)
+    expect(row.get_by_test_id("title")).to_have_text("clip")
+    expect(page.get_by_test_id("announcement")).to_contain_text("Finished: clip")
+    assert_accessible(page, "live-updates")
+    context.close()

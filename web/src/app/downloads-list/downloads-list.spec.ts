@@ -11,6 +11,7 @@ import { TEAPOT, allByTestId, byTestId, provideApiWith, text } from '../testing'
 import { CONFIRM } from '../confirm';
 import { StatusAnnouncer } from '../status-announcer';
 import { page } from 'vitest/browser';
+import { EVENT_SOURCE } from '../api/download-events';
 
 function item(overrides: Partial<DownloadItem>): DownloadItem {
   return {
@@ -55,10 +56,41 @@ const SAMPLE: DownloadItem[] = [
 
 const ALL = '5256000';
 
+/** Stands in for the browser's EventSource: the test sends what /api/events would. */
+class FakeEventSource {
+  onmessage: ((message: MessageEvent<string>) => void) | null = null;
+  closed = false;
+  private readonly listeners = new Map<string, () => void>();
+
+  constructor(
+    readonly url: string,
+    opened: FakeEventSource[],
+  ) {
+    opened.push(this);
+  }
+
+  addEventListener(type: string, listener: () => void): void {
+    this.listeners.set(type, listener);
+  }
+
+  send(data: object): void {
+    this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(data) }));
+  }
+
+  emit(type: string): void {
+    this.listeners.get(type)?.();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
 describe('DownloadsList', () => {
   let fixture: ComponentFixture<DownloadsList>;
   let http: HttpTestingController;
   let confirmSpy: ReturnType<typeof vi.fn<(message: string) => boolean>>;
+  let streams: FakeEventSource[];
 
   function expectList(
     minutes: string,
@@ -93,6 +125,7 @@ describe('DownloadsList', () => {
   beforeEach(async () => {
     // Never a real window.confirm in component tests: answer "no" unless a test says otherwise.
     confirmSpy = vi.fn<(message: string) => boolean>(() => false);
+    streams = [];
     TestBed.configureTestingModule({
       imports: [DownloadsList],
       providers: [
@@ -100,6 +133,7 @@ describe('DownloadsList', () => {
         provideHttpClientTesting(),
         provideApiWith(),
         { provide: CONFIRM, useValue: (message: string) => confirmSpy(message) },
+        { provide: EVENT_SOURCE, useValue: (url: string) => new FakeEventSource(url, streams) },
       ],
     });
     http = TestBed.inject(HttpTestingController);
@@ -802,4 +836,45 @@ describe('DownloadsList', () => {
     expect(document.title).toBe('✗ example.com/watch?v=x – Video downloader');
     document.title = 'Video downloader';
   });
+
+  it('follows /api/events only while "Live updates" is on, updating rows in place', async () => {
+    expectList(ALL, 'false').flush({ downloads: SAMPLE });
+    await fixture.whenStable();
+    expect(streams).toEqual([]); // manual refresh is the default
+
+    const toggle = byTestId(fixture, 'live-updates') as HTMLInputElement;
+    expect(toggle.getAttribute('role')).toBe('switch');
+    toggle.click();
+    await fixture.whenStable();
+    expect(streams.length).toBe(1);
+    expect(streams[0].url).toBe('api/events');
+    expectList(ALL, 'false').flush({ downloads: SAMPLE }); // current state first
+
+    streams[0].send({ downloadUUID: 'uuid-downloading', downloadStatus: 'DOWNLOADING', progress: 77 });
+    await fixture.whenStable();
+    expect(text(row('uuid-downloading'))).toContain('77');
+
+    streams[0].send({ ...SAMPLE[0], downloadStatus: 'COMPLETED', progress: 100, fileName: 'a.mp4' });
+    await fixture.whenStable();
+    expect(text(row('uuid-downloading').querySelector('[data-testid="status"]')!)).toContain('COMPLETED');
+    expect(TestBed.inject(StatusAnnouncer).message()).toMatch(/^Finished: /);
+
+    streams[0].send({ downloadUUID: 'uuid-failed', downloadStatus: 'FAILED', deleted: true });
+    await fixture.whenStable();
+    expect(allByTestId(fixture, 'download-row').map((r) => r.getAttribute('data-uuid'))).not.toContain(
+      'uuid-failed',
+    );
+
+    vi.useFakeTimers();
+    streams[0].send({ downloadUUID: 'uuid-new', downloadStatus: 'PENDING' }); // not shown: load again
+    streams[0].emit('reload');
+    vi.advanceTimersByTime(1000);
+    vi.useRealTimers();
+    expectList(ALL, 'false', { maxResults: '50' }).flush({ downloads: SAMPLE }); // once for the burst
+
+    toggle.click();
+    await fixture.whenStable();
+    expect(streams[0].closed).toBe(true);
+  });
 });
+

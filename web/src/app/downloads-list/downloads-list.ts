@@ -34,6 +34,7 @@ import { LinkPanel } from '../link-panel/link-panel';
 import { RowActionDone, RowActions, shortUuid } from '../row-actions/row-actions';
 import { CONFIRM } from '../confirm';
 import { StatusAnnouncer, displayName } from '../status-announcer';
+import { DownloadChange, DownloadEvents } from '../api/download-events';
 
 export interface PeriodOption {
   value: string;
@@ -88,6 +89,21 @@ function listNames(items: readonly DownloadItem[]): string {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0];
 }
 
+/** Live updates: new rows (or a `reload`) are fetched once a burst of events has passed. */
+const LIVE_RELOAD_DELAY_MS = 300;
+const FINAL_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** A changed field that became empty is absent from the item, as listDownloads leaves it out. */
+function withoutNulls(fields: Partial<DownloadItem>): Partial<DownloadItem> {
+  const kept: Record<string, unknown> = {};
+  const removed: string[] = [];
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === null || value === undefined) removed.push(key);
+    else kept[key] = value;
+  }
+  return Object.assign(kept, Object.fromEntries(removed.map((key) => [key, undefined])));
+}
+
 @Component({
   selector: 'app-downloads-list',
   imports: [LinkPanel, RowActions],
@@ -99,6 +115,7 @@ export class DownloadsList implements OnInit, OnDestroy {
   private readonly injector = inject(Injector);
   private readonly confirm = inject(CONFIRM);
   private readonly announcer = inject(StatusAnnouncer);
+  private readonly events = inject(DownloadEvents);
 
   protected readonly periodOptions = PERIOD_OPTIONS;
   protected readonly statusOptions = STATUS_OPTIONS;
@@ -118,6 +135,9 @@ export class DownloadsList implements OnInit, OnDestroy {
   protected readonly lastRefresh = signal<Date | null>(null);
   /** Confirmation of the last action (one row's or a bulk one), announced politely. */
   protected readonly actionMessage = signal<string | null>(null);
+
+  /** Following /api/events: off by default (manual refresh stays the default). */
+  protected readonly live = signal(false);
 
   protected readonly selected = signal<ReadonlySet<string>>(new Set());
   protected readonly bulkBusy = signal<BulkAction | null>(null);
@@ -165,6 +185,8 @@ export class DownloadsList implements OnInit, OnDestroy {
 
   private request?: Subscription;
   private bulkRequest?: Subscription;
+  private liveEvents?: Subscription;
+  private liveReload?: ReturnType<typeof setTimeout>;
   private searchTimer?: ReturnType<typeof setTimeout>;
   /** Row whose action just succeeded: focus goes back to it (or to the heading) after the refresh. */
   private focusAfterRefresh: string | null = null;
@@ -176,7 +198,50 @@ export class DownloadsList implements OnInit, OnDestroy {
   ngOnDestroy(): void {
     this.request?.unsubscribe();
     this.bulkRequest?.unsubscribe();
+    this.liveEvents?.unsubscribe();
     clearTimeout(this.searchTimer);
+    clearTimeout(this.liveReload);
+  }
+
+  /** Live updates on: rows follow the server's committed changes as they happen; off: only Refresh. */
+  protected setLive(on: boolean): void {
+    this.live.set(on);
+    this.liveEvents?.unsubscribe();
+    this.liveEvents = undefined;
+    clearTimeout(this.liveReload);
+    if (!on) return;
+    this.liveEvents = this.events.follow().subscribe((event) => {
+      if (event.kind === 'reload') this.reloadSoon();
+      else this.applyChange(event.change);
+    });
+    this.refresh();
+  }
+
+  /** A change to a shown row is applied in place; anything else (a new download, a row of another page or
+   * filter) makes the list load again, once for a burst of changes. */
+  private applyChange(change: DownloadChange): void {
+    const items = this.downloads();
+    const index = items.findIndex((d) => d.downloadUUID === change.downloadUUID);
+    if (change.deleted) {
+      if (index >= 0) this.show(items.filter((_, i) => i !== index));
+      return;
+    }
+    if (index < 0) {
+      // seen running through the stream: its end is news, even if the list first shows it finished
+      if (!FINAL_STATUSES.has(change.downloadStatus)) this.announcer.expect(change.downloadUUID);
+      this.reloadSoon();
+      return;
+    }
+    const { deleted: _deleted, ...fields } = change;
+    const updated = [...items];
+    updated[index] = { ...items[index], ...withoutNulls(fields) } as DownloadItem;
+    this.show(updated);
+    this.lastRefresh.set(new Date());
+  }
+
+  private reloadSoon(): void {
+    clearTimeout(this.liveReload);
+    this.liveReload = setTimeout(() => this.load(true), LIVE_RELOAD_DELAY_MS);
   }
 
   /** Loads the list again, as many rows as are shown (at least a page). No automatic polling. */
@@ -187,8 +252,8 @@ export class DownloadsList implements OnInit, OnDestroy {
   }
 
   /**
-   * Every list of downloads the page receives goes through here, so that finished and failed downloads are
-   * announced once; the live-updates stream (/api/events) is to feed the same path.
+   * Every list of downloads the page receives goes through here, refreshes and live updates alike, so that
+   * finished and failed downloads are announced once.
    */
   private show(items: DownloadItem[]): void {
     this.downloads.set(items);

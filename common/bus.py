@@ -41,6 +41,24 @@ class CreateDownload(Message):
     deadline: float = Field(description="Epoch seconds after which the caller has given up: do not create.")
     idempotencyKey: str | None = Field(
         None, description="The client's Idempotency-Key: a second CreateDownload with it answers the first UUID.")
+    playlistMaxItems: int | None = Field(
+        None, ge=1, description="Expand a playlist or channel URL into at most this many child downloads.")
+
+
+class PlaylistEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str
+    title: str | None = None
+
+
+class ExpandPlaylist(Message):
+    """From the runner once yt-dlp's flat extraction listed a playlist: the parent becomes PLAYLIST and its
+    children are created PENDING, all in one transaction; sent again (same parent), it creates nothing more."""
+    type: Literal["ExpandPlaylist"] = "ExpandPlaylist"
+    uuid: str
+    attemptToken: str | None = None
+    title: str | None = None
+    entries: list[PlaylistEntry]
 
 
 class StartAttempt(Message):
@@ -136,6 +154,8 @@ class Reply(Message):
     s3Key: str | None = None
     seen: dict[str, float] | None = None
     uuid: str | None = None
+    uuids: list[str] | None = Field(None, description="Children of a playlist the command stopped while "
+                                                      "DOWNLOADING (the API tells the runner).")
 
 
 # --- one-way events ------------------------------------------------------------------------------------------
@@ -162,6 +182,7 @@ class StartDownload(Message):
     videoURL: str
     ytdlpParameters: list[str]
     dispatchedAt: float
+    playlistMaxItems: int | None = Field(None, description="Expand the URL as a playlist first (issue 19).")
 
 
 class DownloadEnded(Message):
@@ -204,13 +225,13 @@ class DownloadCompleted(Message):
 
 AnyMessage = Annotated[
     Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, Reply, ProgressUpdate, DownloadQueued,
+          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, Reply, ProgressUpdate, DownloadQueued,
           StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
           DownloadCompleted],
     Field(discriminator="type"),
 ]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping]
+                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist]
 _any_message = TypeAdapter(AnyMessage)
 
 

@@ -77,6 +77,16 @@ FAILURE_CLASSES: dict[str, FailureClass] = {
         "The runner's final check of the yt-dlp command line built from the stored parameters refused it; "
         "yt-dlp was not run",
         "The service refused this download's yt-dlp parameters, so yt-dlp was not run.", False),
+    "playlistEmpty": FailureClass(
+        "`playlistMaxItems` was given and yt-dlp listed a playlist without any entry it can download",
+        "The playlist has no entries this service can download.", False),
+    "playlistUnreadable": FailureClass(
+        "`playlistMaxItems` was given and yt-dlp's flat extraction printed no usable playlist description",
+        "yt-dlp could not list the entries of this playlist.", False),
+    "playlistIncomplete": FailureClass(
+        "A playlist whose children all finished, some of them FAILED (`childrenFailed`); retryDownload on the "
+        "playlist retries those",
+        "Some entries of the playlist failed.", True),
     "ytdlpError": FailureClass(
         "Anything else yt-dlp (or the file check) reported",
         "yt-dlp could not download this video.", False),

@@ -41,6 +41,11 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
+class DownloadKindEnum(str, enum.Enum):
+    VIDEO = "VIDEO"
+    PLAYLIST = "PLAYLIST"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -80,11 +85,20 @@ class Download(Base):
     extractor: Mapped[str | None] = mapped_column(String(64))
     webpageURL: Mapped[str | None] = mapped_column(Text)
     thumbnailFileName: Mapped[str | None] = mapped_column(String(64))
+    # playlists (issue 19): a PLAYLIST row is the parent of one VIDEO row per entry; its status is derived
+    downloadKind: Mapped[str] = mapped_column(String(16), nullable=False, default=DownloadKindEnum.VIDEO.value,
+                                              server_default=DownloadKindEnum.VIDEO.value)
+    parentDownloadUUID: Mapped[str | None] = mapped_column(String(36))
+    playlistMaxItems: Mapped[int | None] = mapped_column(Integer)
+    childrenTotal: Mapped[int | None] = mapped_column(Integer)
+    childrenCompleted: Mapped[int | None] = mapped_column(Integer)
+    childrenFailed: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),
         Index("ix_downloads_status_createdAt", "status", "createdAt"),
         Index("ux_downloads_idempotencyKey", "idempotencyKey", unique=True),
+        Index("ix_downloads_parentDownloadUUID", "parentDownloadUUID"),
     )
 
 

@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> OpenAPI:
         reply = backend.request(bus.CreateDownload(
             uuid=str(uuidlib.uuid4()), videoURL=body.videoURL, ytdlpParameters=arguments,
             deadline=time.time() + settings.BUSTIMEOUTSECONDS * bus.DEADLINE_SHARE,
-            idempotencyKey=header.idempotency_key))
+            idempotencyKey=header.idempotency_key, playlistMaxItems=body.playlistMaxItems))
         if not reply.ok:
             if reply.errorCode == "idempotencyKeyConflict":
                 raise ApiError(reply.errorCode, reply.error)
@@ -199,6 +199,10 @@ def create_app(settings: Settings) -> OpenAPI:
               responses={200: DownloadStatusResponse, **ERRORS})
     def cancel_download(body: DownloadRef):
         reply = checked(backend.request(bus.CancelDownload(uuid=body.videoDownloadUUID)))
+        if reply.uuids is not None:  # a playlist: its ongoing children were cancelled, it follows them
+            for child in reply.uuids:
+                backend.push("runner", bus.CancelRequested(uuid=child))
+            return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": reply.status}
         if reply.status == DownloadStatusEnum.DOWNLOADING.value:
             backend.push("runner", bus.CancelRequested(uuid=body.videoDownloadUUID))
         return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.CANCELLED.value}
@@ -209,8 +213,10 @@ def create_app(settings: Settings) -> OpenAPI:
     def delete_download(body: DownloadRef):
         uuid = body.videoDownloadUUID
         reply = checked(backend.request(bus.DeleteDownload(uuid=uuid)))
-        if reply.status == DownloadStatusEnum.DOWNLOADING.value:
-            backend.push("runner", bus.CancelRequested(uuid=uuid))
+        for running in [uuid] if reply.status == DownloadStatusEnum.DOWNLOADING.value else []:
+            backend.push("runner", bus.CancelRequested(uuid=running))
+        for child in reply.uuids or []:  # a playlist's children, deleted with it
+            backend.push("runner", bus.CancelRequested(uuid=child))
         backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))  # the purge list is in the database
         return {"downloadUUID": uuid, "deleted": True}
 
@@ -218,9 +224,10 @@ def create_app(settings: Settings) -> OpenAPI:
               summary="Queue a FAILED or CANCELLED download again (a new attempt on the same UUID)",
               responses={200: DownloadStatusResponse, **ERRORS})
     def retry_download(body: DownloadRef):
-        checked(backend.request(bus.RetryDownload(uuid=body.videoDownloadUUID)))
+        reply = checked(backend.request(bus.RetryDownload(uuid=body.videoDownloadUUID)))
         backend.push("scheduler", bus.DownloadQueued(uuid=body.videoDownloadUUID))
-        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.PENDING.value}
+        return {"downloadUUID": body.videoDownloadUUID,
+                "downloadStatus": reply.status or DownloadStatusEnum.PENDING.value}  # a playlist: DOWNLOADING
 
     @app.get("/api/health", operation_id="getHealth", summary="200 when the DB writer, scheduler, runner and "
              "publisher all answer on the bus", responses={200: HealthResponse, **ERRORS})
@@ -309,7 +316,8 @@ LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdl
                 Download.fileName, Download.attempts, Download.s3UploadedAt, Download.s3UploadError,
                 Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
                 Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
-                Download.webpageURL, Download.thumbnailFileName)
+                Download.webpageURL, Download.thumbnailFileName, Download.downloadKind, Download.parentDownloadUUID,
+                Download.playlistMaxItems, Download.childrenTotal, Download.childrenCompleted, Download.childrenFailed)
 
 
 def failure_fields(row) -> dict:
@@ -334,6 +342,9 @@ def download_item(row, https_base_url: str) -> dict:
         "videoTitle": row.videoTitle, "videoDurationSeconds": row.videoDurationSeconds,
         "videoUploader": row.videoUploader, "extractor": row.extractor, "webpageURL": row.webpageURL,
         "thumbnailURL": f"{https_base_url}/{row.thumbnailFileName}" if row.thumbnailFileName else None,
+        "downloadKind": row.downloadKind, "parentDownloadUUID": row.parentDownloadUUID,
+        "playlistMaxItems": row.playlistMaxItems, "childrenTotal": row.childrenTotal,
+        "childrenCompleted": row.childrenCompleted, "childrenFailed": row.childrenFailed,
     }
     if row.status == DownloadStatusEnum.FAILED:
         item.update(failure_fields(row))

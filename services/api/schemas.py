@@ -31,6 +31,11 @@ class InitiateDownloadBody(BaseModel):
         None, max_length=4096,
         description="yt-dlp options as typed on a command line (or a JSON array of strings); only the "
                     "reviewed options listed in the README are accepted")
+    playlistMaxItems: int | None = Field(
+        None, ge=1, le=10000,
+        description="Download a playlist or channel URL as one PLAYLIST download with at most this many child "
+                    "downloads (its first entries). Absent: only the one video of the URL. A URL that is not a "
+                    "playlist is downloaded as one video all the same.")
 
 
 class InitiateDownloadHeaders(BaseModel):
@@ -75,6 +80,13 @@ class DownloadItem(BaseModel):
     webpageURL: str | None = Field(None, description="The page of the video, as yt-dlp names it")
     thumbnailURL: str | None = Field(None, description="HTTPS link to the thumbnail (<uuid>.jpg), when the site has "
                                                        "one")
+    downloadKind: str = Field("VIDEO", description="VIDEO, or PLAYLIST: the parent of its entries' downloads "
+                                                   "(its status follows them)")
+    parentDownloadUUID: str | None = Field(None, description="A playlist's entry: the PLAYLIST download it belongs to")
+    playlistMaxItems: int | None = Field(None, description="As given to initiateDownload")
+    childrenTotal: int | None = Field(None, description="PLAYLIST: how many entry downloads it has")
+    childrenCompleted: int | None = Field(None, description="PLAYLIST: how many of them are COMPLETED")
+    childrenFailed: int | None = Field(None, description="PLAYLIST: how many of them FAILED")
     fileName: str | None = None
     attempts: int
     s3Available: bool = Field(False, description="True once the file is in the S3 bucket (S3 link available)")

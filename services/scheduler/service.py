@@ -20,7 +20,7 @@ from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.models import Download, DownloadStatusEnum
+from common.models import Download, DownloadKindEnum, DownloadStatusEnum
 
 log = logging.getLogger("scheduler")
 
@@ -107,7 +107,8 @@ class Scheduler:
             return
         with session:
             orphans = session.execute(select(Download.uuid).where(
-                Download.status == DownloadStatusEnum.DOWNLOADING)).scalars().all()
+                Download.status == DownloadStatusEnum.DOWNLOADING,
+                Download.downloadKind != DownloadKindEnum.PLAYLIST.value)).scalars().all()  # parents follow children
         for uuid in orphans:
             if uuid not in active:
                 self.requeue(uuid, "serviceRestarted")
@@ -135,18 +136,19 @@ class Scheduler:
             return
         with session:
             rows = session.execute(
-                select(Download.uuid, Download.videoURL, Download.ytdlpParameters)
+                select(Download.uuid, Download.videoURL, Download.ytdlpParameters, Download.playlistMaxItems)
                 .where(Download.status == DownloadStatusEnum.PENDING)
                 .order_by(Download.id)
                 .limit(free + len(self.running))).all()
-        for uuid, video_url, parameters in rows:
+        for uuid, video_url, parameters, playlist_max_items in rows:
             if free <= 0:
                 break
             if uuid in self.running:
                 continue
             self.running[uuid] = Dispatched(time.time())
             self.to_runner.send(bus.StartDownload(
-                uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time()))
+                uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time(),
+                playlistMaxItems=playlist_max_items))
             log.info("download=%s dispatched (%d running)", uuid, len(self.running))
             free -= 1
 

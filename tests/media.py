@@ -72,12 +72,12 @@ OG_PAGE = ("<!doctype html><html><head><title>Page title</title>"
            '<body><video src="{base}/clip.mp4" controls></video></body></html>')
 
 
-def rss_feed(base: str, count: int, bad: set[int] = frozenset()) -> str:
-    """An RSS feed of `count` items, each linking to a distinct URL of clip.mp4 (item i of `bad`: a 404)."""
+def rss_feed(base: str, count: int, bad: set[int] = frozenset(), clip: str = "clip.mp4") -> str:
+    """An RSS feed of `count` items, each linking to a distinct URL of `clip` (item i of `bad`: a 404)."""
     items = "".join(
         f"<item><title>Clip {i}</title><link>{base}/status/404/clip-{i}.mp4</link><guid>clip-{i}</guid></item>"
         if i in bad else
-        f"<item><title>Clip {i}</title><link>{base}/clip.mp4?entry={i}</link><guid>clip-{i}</guid></item>"
+        f"<item><title>Clip {i}</title><link>{base}/{clip}?entry={i}</link><guid>clip-{i}</guid></item>"
         for i in range(1, count + 1))
     return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Test feed</title>'
             f"<link>{base}/</link><description>clips</description>{items}</channel></rss>")
@@ -92,8 +92,9 @@ class MediaHandler(SimpleHTTPRequestHandler):
     """Serves the media folder; /slow/<file> is throttled, /crawl/<file> ten times more, /stall/<file> stops
     sending after a few bytes, /redirect?to=<url> redirects, /status/<code> answers that HTTP status, and
     /og-video.html is a page with a <video> and og:title, og:image (absolute URLs on this server, as sites
-    write them), /feed.rss?items=N&bad=I,J an RSS feed of N clips (items I, J: 404), /feed.rss without items
-    the server's `feed_items` (a feed that grows), and /videos.html?n=N a page with N <video> elements.
+    write them), /feed.rss?items=N&bad=I,J an RSS feed of N clips (items I, J: 404; &slow=1: throttled
+    long.mp4 clips; &delay=S: answered after S seconds), /feed.rss without items the server's `feed_items`
+    (a feed that grows), and /videos.html?n=N a page with N <video> elements.
     Every request is recorded for the tests."""
 
     server: "MediaServer"
@@ -123,7 +124,9 @@ class MediaHandler(SimpleHTTPRequestHandler):
                 return self._send_page(videos_page(base, int(query.get("n", ["2"])[0])))
             count = int(query["items"][0]) if "items" in query else self.server.feed_items
             bad = {int(i) for i in query.get("bad", [""])[0].split(",") if i}
-            return self._send_page(rss_feed(base, count, bad), "application/rss+xml")
+            time.sleep(float(query.get("delay", ["0"])[0]))
+            clip = "slow/long.mp4" if query.get("slow") else "clip.mp4"
+            return self._send_page(rss_feed(base, count, bad, clip), "application/rss+xml")
         for prefix, mode in (("/slow/", "slow"), ("/crawl/", "crawl"), ("/stall/", "stall")):
             if path.startswith(prefix):
                 return self._send_throttled(path[len(prefix):], mode)

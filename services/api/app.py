@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common import bus, failures
 from common.config import Settings
 from common.db import ReadOnlyDatabase
-from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
+from common.models import ONGOING_STATUSES, Download, DownloadKindEnum, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
@@ -276,6 +276,9 @@ def create_app(settings: Settings) -> OpenAPI:
             raise ApiError("downloadNotFound", f"no download with UUID {query.videoDownloadUUID!r}")
         if query.URLType == URLTypeEnum.S3 and not settings.s3_enabled:
             raise ApiError("s3NotConfigured", "S3 publishing is not configured on this server")
+        if row.downloadKind == DownloadKindEnum.PLAYLIST.value:
+            raise ApiError("downloadIsPlaylist", "a playlist has no file of its own: ask for the links of its "
+                           "entries (the downloads whose parentDownloadUUID is this one)")
         if row.status == DownloadStatusEnum.FAILED:
             failure = failure_fields(row)
             raise ApiError("downloadFailed", failure["errorMessage"], downloadErrorCode=failure["errorCode"],

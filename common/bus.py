@@ -49,6 +49,7 @@ class PlaylistEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     url: str
     title: str | None = None
+    key: str | None = Field(None, description="yt-dlp's id of the entry (a subscription's archive key; else the URL)")
 
 
 class ExpandPlaylist(Message):
@@ -59,6 +60,30 @@ class ExpandPlaylist(Message):
     attemptToken: str | None = None
     title: str | None = None
     entries: list[PlaylistEntry]
+
+
+class CreateSubscription(Message):
+    """From the API: a subscription whose first check is due at once."""
+    type: Literal["CreateSubscription"] = "CreateSubscription"
+    uuid: str
+    url: str
+    checkEveryMinutes: int = Field(ge=1)
+    maxItemsPerCheck: int = Field(ge=1)
+    ytdlpParameters: list[str]
+
+
+class DeleteSubscription(Message):
+    """Removes the subscription and its archive; the downloads it made stay."""
+    type: Literal["DeleteSubscription"] = "DeleteSubscription"
+    uuid: str
+
+
+class CheckSubscription(Message):
+    """Queues a check (a playlist download of the subscription's URL) and sets the next one a period from now.
+    From the scheduler with dueAt, the nextCheckAt it saw: a check already made for it is not made again."""
+    type: Literal["CheckSubscription"] = "CheckSubscription"
+    uuid: str
+    dueAt: float | None = Field(None, description="Epoch seconds; None: check now (checkSubscriptionNow).")
 
 
 class StartAttempt(Message):
@@ -183,6 +208,7 @@ class StartDownload(Message):
     ytdlpParameters: list[str]
     dispatchedAt: float
     playlistMaxItems: int | None = Field(None, description="Expand the URL as a playlist first (issue 19).")
+    subscriptionUUID: str | None = Field(None, description="A subscription's check: a single video is one entry.")
 
 
 class DownloadEnded(Message):
@@ -225,13 +251,15 @@ class DownloadCompleted(Message):
 
 AnyMessage = Annotated[
     Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, Reply, ProgressUpdate, DownloadQueued,
+          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, CreateSubscription,
+          DeleteSubscription, CheckSubscription, Reply, ProgressUpdate, DownloadQueued,
           StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
           DownloadCompleted],
     Field(discriminator="type"),
 ]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist]
+                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, CreateSubscription,
+                DeleteSubscription, CheckSubscription]
 _any_message = TypeAdapter(AnyMessage)
 
 

@@ -93,6 +93,7 @@ class Download(Base):
     childrenTotal: Mapped[int | None] = mapped_column(Integer)
     childrenCompleted: Mapped[int | None] = mapped_column(Integer)
     childrenFailed: Mapped[int | None] = mapped_column(Integer)
+    subscriptionUUID: Mapped[str | None] = mapped_column(String(36))  # a subscription's check and its entries
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),
@@ -113,3 +114,35 @@ class Purge(Base):
     s3Key: Mapped[str | None] = mapped_column(String(128))
     rowDeleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
     createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Subscription(Base):
+    """A playlist or channel checked every checkEveryMinutes by the scheduler; each check is a playlist download
+    (subscriptionUUID) whose children are the entries not seen before (SubscriptionEntry)."""
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    checkEveryMinutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    maxItemsPerCheck: Mapped[int] = mapped_column(Integer, nullable=False)
+    ytdlpParameters: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    lastCheckAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nextCheckAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    lastCheckDownloadUUID: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_subscriptions_nextCheckAt", "nextCheckAt"),)
+
+
+class SubscriptionEntry(Base):
+    """The archive: an entry (yt-dlp's id, else its URL) a subscription has already queued, once."""
+    __tablename__ = "subscription_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriptionUUID: Mapped[str] = mapped_column(String(36), nullable=False)
+    entryKey: Mapped[str] = mapped_column(Text, nullable=False)
+    downloadUUID: Mapped[str] = mapped_column(String(36), nullable=False)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ux_subscription_entries_key", "subscriptionUUID", "entryKey", unique=True),)

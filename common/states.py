@@ -51,6 +51,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("ExpandPlaylist", S.DOWNLOADING, S.DOWNLOADING, "runner",
                "yt-dlp listed a playlist: the parent's children are created PENDING"),
     Transition("ExpandPlaylist", S.DOWNLOADING, S.FAILED, "runner", "yt-dlp listed a playlist without entries"),
+    Transition("ExpandPlaylist", S.DOWNLOADING, S.COMPLETED, "runner",
+               "a subscription's check found no entry it had not queued before"),
     Transition("ChildrenChanged", S.DOWNLOADING, S.COMPLETED, "dbwriter",
                "a playlist's last child finished and all its children are COMPLETED"),
     Transition("ChildrenChanged", S.DOWNLOADING, S.FAILED, "dbwriter",

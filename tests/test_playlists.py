@@ -143,3 +143,66 @@ def test_kill_9_of_the_runner_during_expansion_loses_and_duplicates_nothing(medi
         with sqlite3.connect(f"file:{stack.db}?mode=ro", uri=True) as connection:
             assert connection.execute("SELECT count(*) FROM downloads WHERE parentDownloadUUID = ?",
                                       (parent,)).fetchone()[0] == 2
+
+
+# --- subscriptions -----------------------------------------------------------------------------------------
+
+def api_post(stack: Stack, operation: str, body: dict) -> requests.Response:
+    return requests.post(f"{stack.api}/api/{operation}", json=body, timeout=30)
+
+
+def subscription_downloads(stack: Stack, subscription: str) -> list[dict]:
+    return [item for item in stack.downloads(overLastPeriodDurationInMinutes=100000)
+            if item.get("subscriptionUUID") == subscription]
+
+
+def test_a_subscription_downloads_each_entry_of_a_growing_feed_once(stack, media):
+    media.feed_items = 2
+    feed = f"{media.url}/feed.rss?case={uuidlib.uuid4().hex}"
+    created = api_post(stack, "createSubscription", {"url": feed, "checkEveryMinutes": 60, "maxItemsPerCheck": 10})
+    assert created.status_code == 200, created.text
+    subscription = created.json()["subscriptionUUID"]
+
+    def listed() -> dict:
+        response = requests.get(f"{stack.api}/api/listSubscriptions", timeout=30)
+        assert response.status_code == 200, response.text
+        return next(s for s in response.json()["subscriptions"] if s["subscriptionUUID"] == subscription)
+
+    first_check = wait_for(lambda: listed()["lastCheckDownloadUUID"], timeout=30, message="the first check")
+    assert final(stack, first_check)["downloadStatus"] == "COMPLETED"
+    entries = [i for i in subscription_downloads(stack, subscription) if i.get("parentDownloadUUID")]
+    assert sorted(i["videoURL"] for i in entries) == [f"{media.url}/clip.mp4?entry={n}" for n in (1, 2)]
+    assert all(i["downloadStatus"] == "COMPLETED" for i in entries)
+    item = listed()
+    assert item["entriesSeen"] == 2 and item["url"] == feed and item["nextCheckAt"] > item["lastCheckAt"]
+
+    media.feed_items = 3  # the feed gains an item between two checks
+    checked = api_post(stack, "checkSubscriptionNow", {"subscriptionUUID": subscription})
+    assert checked.status_code == 200, checked.text
+    second = final(stack, checked.json()["downloadUUID"])
+    assert second["downloadStatus"] == "COMPLETED" and second["childrenTotal"] == 1, second
+    assert [i["videoURL"] for i in children(stack, second["downloadUUID"])] == [f"{media.url}/clip.mp4?entry=3"]
+    third = final(stack, api_post(stack, "checkSubscriptionNow", {"subscriptionUUID": subscription})
+                  .json()["downloadUUID"])
+    assert third["downloadStatus"] == "COMPLETED" and third["childrenTotal"] == 0, third
+    entries = [i for i in subscription_downloads(stack, subscription) if i.get("parentDownloadUUID")]
+    assert len(entries) == 3 and listed()["entriesSeen"] == 3
+
+    assert api_post(stack, "deleteSubscription", {"subscriptionUUID": subscription}).status_code == 200
+    response = requests.get(f"{stack.api}/api/listSubscriptions", timeout=30).json()
+    assert subscription not in [s["subscriptionUUID"] for s in response["subscriptions"]]
+    gone = api_post(stack, "checkSubscriptionNow", {"subscriptionUUID": subscription})
+    assert gone.status_code == 418 and gone.json()["errorCode"] == "subscriptionNotFound"
+
+
+def test_subscription_input_is_checked_and_refused_input_stores_nothing(stack, media):
+    before = requests.get(f"{stack.api}/api/listSubscriptions", timeout=30).json()["subscriptions"]
+    for body, code in (
+            ({"url": "file:///etc/passwd", "checkEveryMinutes": 5, "maxItemsPerCheck": 1}, "invalidVideoURL"),
+            ({"url": f"{media.url}/feed.rss", "checkEveryMinutes": 0, "maxItemsPerCheck": 1}, None),
+            ({"url": f"{media.url}/feed.rss", "checkEveryMinutes": 5, "maxItemsPerCheck": 1,
+              "ytdlpCLIParameters": "--exec rm"}, "forbiddenYtdlpParameter")):
+        response = api_post(stack, "createSubscription", body)
+        assert response.status_code == 418, response.text
+        assert code is None or response.json()["errorCode"] == code, response.text
+    assert requests.get(f"{stack.api}/api/listSubscriptions", timeout=30).json()["subscriptions"] == before

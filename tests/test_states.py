@@ -43,12 +43,12 @@ def apply_in_place(sessions, command: bus.Message) -> dict:
     return reply
 
 
-def make_row(sessions, status: S) -> str:
+def make_row(sessions, status: S, **columns) -> str:
     uuid = str(uuidlib.uuid4())
     with sessions.begin() as session:
         session.add(Download(uuid=uuid, videoURL="http://example.com/v.mp4", ytdlpParameters=[], status=status,
                              attempts=1, attemptToken="token-1" if status == S.DOWNLOADING else "token-0",
-                             fileName=f"{uuid}.mp4" if status == S.COMPLETED else None))
+                             fileName=f"{uuid}.mp4" if status == S.COMPLETED else None, **columns))
     return uuid
 
 
@@ -65,6 +65,7 @@ class Variant:
     command: str
     build: Callable[[str], bus.Message]
     intended: Callable[[S], S | None]
+    columns: dict | None = None  # of the row the command is tried on
 
 
 VARIANTS = [
@@ -86,6 +87,8 @@ VARIANTS = [
         bus.PlaylistEntry(url=f"http://example.com/{u}/{i}.mp4") for i in range(2)]), lambda o: S.DOWNLOADING),
     Variant("ExpandPlaylist", lambda u: bus.ExpandPlaylist(uuid=u, attemptToken="token-1", entries=[]),
             lambda o: S.FAILED),
+    Variant("ExpandPlaylist", lambda u: bus.ExpandPlaylist(uuid=u, attemptToken="token-1", entries=[]),
+            lambda o: S.COMPLETED, {"subscriptionUUID": "a-subscription-with-nothing-new"}),
     Variant("RecordUpload", lambda u: bus.RecordUpload(uuid=u, s3Key=f"{u}.mp4"), lambda o: S.COMPLETED),
     Variant("RecordUploadFailure", lambda u: bus.RecordUploadFailure(uuid=u, error="S3 down"),
             lambda o: S.COMPLETED),
@@ -97,7 +100,7 @@ CASES = [(variant, origin) for variant in VARIANTS for origin in S]
                          ids=[f"{v.command}-{v.intended(o).value if v.intended(o) else 'deleted'}-from-{o.value}"
                               for v, o in CASES])
 def test_every_command_from_every_status(sessions, variant: Variant, origin: S):
-    uuid = make_row(sessions, origin)
+    uuid = make_row(sessions, origin, **(variant.columns or {}))
     target = variant.intended(origin)
     before, purges_before = snapshot(sessions, uuid)
     reply = apply_in_place(sessions, variant.build(uuid))
@@ -276,3 +279,47 @@ def test_deleting_a_child_updates_the_parent(sessions):
     assert apply(sessions, bus.DeleteDownload(uuid=children[1]))["ok"]
     row = snapshot(sessions, parent)[0]
     assert (row["status"], row["childrenTotal"], row["childrenCompleted"]) == (S.COMPLETED, 1, 1)
+
+
+# --- subscriptions (issue 19) --------------------------------------------------------------------------------
+
+def test_a_subscription_queues_each_entry_once_and_a_missed_check_runs_once(sessions):
+    from datetime import timedelta
+
+    from common.models import Subscription, SubscriptionEntry, utcnow
+
+    subscription = str(uuidlib.uuid4())
+    assert apply(sessions, bus.CreateSubscription(uuid=subscription, url="http://example.com/feed", checkEveryMinutes=60,
+                                                  maxItemsPerCheck=5, ytdlpParameters=["-f", "best"]))["ok"]
+    with sessions.begin() as session:  # the service was down for three periods
+        session.execute(Subscription.__table__.update().where(Subscription.uuid == subscription)
+                        .values(nextCheckAt=utcnow() - timedelta(hours=3)))
+    with sessions() as session:
+        due = session.execute(select(Subscription.nextCheckAt).where(Subscription.uuid == subscription)).scalar_one()
+    first = apply(sessions, bus.CheckSubscription(uuid=subscription, dueAt=due.timestamp()))
+    again = apply(sessions, bus.CheckSubscription(uuid=subscription, dueAt=due.timestamp()))  # re-sent
+    assert first["ok"] and again["uuid"] == first["uuid"]
+    with sessions() as session:
+        checks = session.execute(select(Download).where(Download.subscriptionUUID == subscription)).scalars().all()
+        assert [(c.uuid, c.playlistMaxItems, c.ytdlpParameters) for c in checks] == [(first["uuid"], 5, ["-f", "best"])]
+        next_at = session.execute(select(Subscription.nextCheckAt).where(Subscription.uuid == subscription)).scalar_one()
+        assert timedelta(minutes=59) < next_at - utcnow() <= timedelta(minutes=60)
+
+    def check(keys: list[str]) -> tuple[str, list[str]]:
+        download = apply(sessions, bus.CheckSubscription(uuid=subscription))["uuid"]
+        apply(sessions, bus.StartAttempt(uuid=download, attemptToken=f"t-{download}"))
+        apply(sessions, bus.ExpandPlaylist(uuid=download, attemptToken=f"t-{download}", entries=[
+            bus.PlaylistEntry(url=f"http://example.com/{key}.mp4", key=key) for key in keys]))
+        with sessions() as session:
+            return download, session.execute(select(Download.videoURL).where(Download.parentDownloadUUID == download)
+                                             .order_by(Download.id)).scalars().all()
+
+    assert check(["a", "b"])[1] == ["http://example.com/a.mp4", "http://example.com/b.mp4"]
+    nothing_new, urls = check(["a", "b"])
+    assert urls == [] and snapshot(sessions, nothing_new)[0]["status"] == S.COMPLETED
+    assert check(["c", "a", "b", "c"])[1] == ["http://example.com/c.mp4"]
+    assert apply(sessions, bus.DeleteSubscription(uuid=subscription))["ok"]
+    with sessions() as session:
+        assert session.execute(select(func.count()).select_from(SubscriptionEntry)
+                               .where(SubscriptionEntry.subscriptionUUID == subscription)).scalar_one() == 0
+    assert apply(sessions, bus.CheckSubscription(uuid=subscription))["errorCode"] == "subscriptionNotFound"

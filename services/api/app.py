@@ -10,7 +10,7 @@ from datetime import timedelta
 from flask import jsonify, request
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -18,7 +18,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common import bus, failures
 from common.config import Settings
 from common.db import ReadOnlyDatabase
-from common.models import ONGOING_STATUSES, Download, DownloadKindEnum, DownloadStatusEnum, utcnow
+from common.models import (ONGOING_STATUSES, Download, DownloadKindEnum, DownloadStatusEnum, Subscription,
+                           SubscriptionEntry, utcnow)
 from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
@@ -26,6 +27,9 @@ from services.api.schemas import (
     DeleteDownloadResponse, DownloadRef, DownloadStatusResponse, ErrorResponse, HealthResponse,
     HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders, InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse,
     PublicURLQuery, PublicURLResponse, URLTypeEnum)
+from services.api.schemas import (
+    CheckSubscriptionResponse, CreateSubscriptionBody, DeleteSubscriptionResponse, ListSubscriptionsResponse,
+    SubscriptionRef, SubscriptionResponse)
 
 log = logging.getLogger("api")
 
@@ -132,6 +136,7 @@ def create_app(settings: Settings) -> OpenAPI:
     backend = Backend(settings)
     app.extensions["prt_backend"] = backend
     downloads_tag = Tag(name="downloads")
+    subscriptions_tag = Tag(name="subscriptions")
 
     @app.before_request
     def only_local_clients():
@@ -229,6 +234,56 @@ def create_app(settings: Settings) -> OpenAPI:
         return {"downloadUUID": body.videoDownloadUUID,
                 "downloadStatus": reply.status or DownloadStatusEnum.PENDING.value}  # a playlist: DOWNLOADING
 
+    @app.post("/api/createSubscription", operation_id="createSubscription", tags=[subscriptions_tag],
+              summary="Subscribe to a playlist, channel or feed: checked at once, then every checkEveryMinutes; "
+                      "each check downloads the entries not seen before",
+              responses={200: SubscriptionResponse, **ERRORS})
+    def create_subscription(body: CreateSubscriptionBody):
+        try:
+            check_video_url(body.url, settings.BLOCKEDURLNETWORKS)
+        except ValueError as error:
+            raise ApiError("invalidVideoURL", str(error)) from None
+        try:
+            arguments = check_parameters(split_parameters(body.ytdlpCLIParameters))
+        except ParameterError as error:
+            raise ApiError(error.code, str(error)) from None
+        uuid = str(uuidlib.uuid4())
+        checked(backend.request(bus.CreateSubscription(
+            uuid=uuid, url=body.url, checkEveryMinutes=body.checkEveryMinutes,
+            maxItemsPerCheck=body.maxItemsPerCheck, ytdlpParameters=arguments)))
+        return {"subscriptionUUID": uuid}
+
+    @app.get("/api/listSubscriptions", operation_id="listSubscriptions", tags=[subscriptions_tag],
+             summary="Every subscription with its last and next check", responses={200: ListSubscriptionsResponse,
+                                                                             **ERRORS})
+    def list_subscriptions():
+        seen = (select(SubscriptionEntry.subscriptionUUID, func.count().label("n"))
+                .group_by(SubscriptionEntry.subscriptionUUID).subquery())
+        with read_session(backend) as session:
+            rows = session.execute(select(Subscription, seen.c.n).outerjoin(
+                seen, seen.c.subscriptionUUID == Subscription.uuid).order_by(Subscription.id)).all()
+        return {"subscriptions": [{
+            "subscriptionUUID": s.uuid, "url": s.url, "checkEveryMinutes": s.checkEveryMinutes,
+            "maxItemsPerCheck": s.maxItemsPerCheck, "ytdlpCLIParameters": s.ytdlpParameters or [],
+            "createdAt": bus.iso(s.createdAt), "lastCheckAt": bus.iso(s.lastCheckAt),
+            "lastCheckDownloadUUID": s.lastCheckDownloadUUID, "nextCheckAt": bus.iso(s.nextCheckAt),
+            "entriesSeen": n or 0} for s, n in rows]}
+
+    @app.post("/api/deleteSubscription", operation_id="deleteSubscription", tags=[subscriptions_tag],
+              summary="Stop a subscription and forget its archive (the downloads it made stay)",
+              responses={200: DeleteSubscriptionResponse, **ERRORS})
+    def delete_subscription(body: SubscriptionRef):
+        checked(backend.request(bus.DeleteSubscription(uuid=body.subscriptionUUID)))
+        return {"subscriptionUUID": body.subscriptionUUID, "deleted": True}
+
+    @app.post("/api/checkSubscriptionNow", operation_id="checkSubscriptionNow", tags=[subscriptions_tag],
+              summary="Queue a check of a subscription now (the next one is then a period later)",
+              responses={200: CheckSubscriptionResponse, **ERRORS})
+    def check_subscription_now(body: SubscriptionRef):
+        reply = checked(backend.request(bus.CheckSubscription(uuid=body.subscriptionUUID)))
+        backend.push("scheduler", bus.DownloadQueued(uuid=reply.uuid))
+        return {"subscriptionUUID": body.subscriptionUUID, "downloadUUID": reply.uuid}
+
     @app.get("/api/health", operation_id="getHealth", summary="200 when the DB writer, scheduler, runner and "
              "publisher all answer on the bus", responses={200: HealthResponse, **ERRORS})
     def health():
@@ -320,7 +375,8 @@ LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdl
                 Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
                 Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
                 Download.webpageURL, Download.thumbnailFileName, Download.downloadKind, Download.parentDownloadUUID,
-                Download.playlistMaxItems, Download.childrenTotal, Download.childrenCompleted, Download.childrenFailed)
+                Download.playlistMaxItems, Download.childrenTotal, Download.childrenCompleted, Download.childrenFailed,
+                Download.subscriptionUUID)
 
 
 def failure_fields(row) -> dict:
@@ -348,6 +404,7 @@ def download_item(row, https_base_url: str) -> dict:
         "downloadKind": row.downloadKind, "parentDownloadUUID": row.parentDownloadUUID,
         "playlistMaxItems": row.playlistMaxItems, "childrenTotal": row.childrenTotal,
         "childrenCompleted": row.childrenCompleted, "childrenFailed": row.childrenFailed,
+        "subscriptionUUID": row.subscriptionUUID,
     }
     if row.status == DownloadStatusEnum.FAILED:
         item.update(failure_fields(row))

@@ -87,6 +87,7 @@ class DownloadItem(BaseModel):
     childrenTotal: int | None = Field(None, description="PLAYLIST: how many entry downloads it has")
     childrenCompleted: int | None = Field(None, description="PLAYLIST: how many of them are COMPLETED")
     childrenFailed: int | None = Field(None, description="PLAYLIST: how many of them FAILED")
+    subscriptionUUID: str | None = Field(None, description="Made by this subscription (a check or an entry)")
     fileName: str | None = None
     attempts: int
     s3Available: bool = Field(False, description="True once the file is in the S3 bucket (S3 link available)")
@@ -133,3 +134,49 @@ class DeleteDownloadResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     services: dict[str, str] = Field(..., description="Each service and how long ago it was heard on the bus")
+
+
+class CreateSubscriptionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(..., min_length=1, max_length=4096, description="http(s) URL of a playlist, channel or feed")
+    checkEveryMinutes: int = Field(..., ge=1, le=366 * 24 * 60, description="Minutes between two checks")
+    maxItemsPerCheck: int = Field(..., ge=1, le=10000,
+                                  description="A check lists at most this many first entries of the playlist")
+    ytdlpCLIParameters: str | list[str] | None = Field(
+        None, max_length=4096, description="yt-dlp options for the entries' downloads (as in initiateDownload)")
+
+
+class SubscriptionResponse(BaseModel):
+    subscriptionUUID: str
+
+
+class SubscriptionRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subscriptionUUID: str = Field(..., min_length=1, max_length=64)
+
+
+class SubscriptionItem(BaseModel):
+    subscriptionUUID: str
+    url: str
+    checkEveryMinutes: int
+    maxItemsPerCheck: int
+    ytdlpCLIParameters: list[str]
+    createdAt: str
+    lastCheckAt: str | None = Field(None, description="When the last check was queued")
+    lastCheckDownloadUUID: str | None = Field(None, description="That check's PLAYLIST download")
+    nextCheckAt: str = Field(..., description="When the scheduler queues the next check")
+    entriesSeen: int = Field(..., description="Entries in the archive: each was queued once")
+
+
+class ListSubscriptionsResponse(BaseModel):
+    subscriptions: list[SubscriptionItem]
+
+
+class DeleteSubscriptionResponse(BaseModel):
+    subscriptionUUID: str
+    deleted: bool
+
+
+class CheckSubscriptionResponse(BaseModel):
+    subscriptionUUID: str
+    downloadUUID: str = Field(..., description="The check: a PLAYLIST download whose children are the new entries")

@@ -15,7 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common import bus, failures, metrics, states
-from common.models import Download, DownloadKindEnum, DownloadStatusEnum as S, Purge, utcnow
+from datetime import timedelta
+
+from common.models import (Download, DownloadKindEnum, DownloadStatusEnum as S, Purge, Subscription,
+                           SubscriptionEntry, utcnow)
 
 log = logging.getLogger("dbwriter")
 
@@ -146,6 +149,8 @@ def expand_playlist(session: Session, command: bus.ExpandPlaylist) -> dict:
     row.downloadKind = PLAYLIST
     row.videoTitle = (command.title or "")[:1000] or None
     entries = command.entries[:row.playlistMaxItems] if row.playlistMaxItems else command.entries
+    if row.subscriptionUUID is not None:
+        return _expand_subscription_check(session, row, entries)
     if not entries:
         code = "playlistEmpty"
         set_failure(row, code, failures.person_message(code), "yt-dlp listed no entries",
@@ -164,6 +169,77 @@ def expand_playlist(session: Session, command: bus.ExpandPlaylist) -> dict:
     row.progress = 0.0
     _info(session, "download=%s playlist expanded: %d children PENDING", row.uuid, len(entries))
     return {"ok": True, "status": row.status.value, "uuids": [child_uuid(row.uuid, i) for i in range(len(entries))]}
+
+
+def _expand_subscription_check(session: Session, row: Download, entries: list[bus.PlaylistEntry]) -> dict:
+    """A subscription's check: children only for the entries its archive does not have, each archived with
+    its child in this same transaction (so every entry is queued once, whatever checks overlap)."""
+    keys = [entry.key or entry.url for entry in entries]
+    seen = set(session.execute(select(SubscriptionEntry.entryKey).where(
+        SubscriptionEntry.subscriptionUUID == row.subscriptionUUID, SubscriptionEntry.entryKey.in_(keys))).scalars())
+    new = []
+    for key, entry in zip(keys, entries):
+        if key not in seen:
+            seen.add(key)
+            new.append((key, entry))
+    for index, (key, entry) in enumerate(new):
+        child = child_uuid(row.uuid, index)
+        session.add(Download(uuid=child, videoURL=entry.url, ytdlpParameters=row.ytdlpParameters, status=S.PENDING,
+                             attempts=0, downloadKind=DownloadKindEnum.VIDEO.value, parentDownloadUUID=row.uuid,
+                             subscriptionUUID=row.subscriptionUUID, videoTitle=(entry.title or "")[:1000] or None))
+        session.add(SubscriptionEntry(subscriptionUUID=row.subscriptionUUID, entryKey=key, downloadUUID=child))
+    row.childrenTotal, row.childrenCompleted, row.childrenFailed = len(new), 0, 0
+    if new:
+        states.check("ExpandPlaylist", row.status, S.DOWNLOADING)
+        row.progress = 0.0
+    else:
+        row.progress = 100.0
+        move(session, row, "ExpandPlaylist", S.COMPLETED)
+    _info(session, "download=%s subscription=%s check: %d new of %d entries", row.uuid, row.subscriptionUUID,
+          len(new), len(entries))
+    return {"ok": True, "status": row.status.value}
+
+
+def _subscription(session: Session, uuid: str) -> Subscription:
+    subscription = session.execute(select(Subscription).where(Subscription.uuid == uuid)).scalar_one_or_none()
+    if subscription is None:
+        raise states.Refused("subscriptionNotFound", "no such subscription")
+    return subscription
+
+
+def create_subscription(session: Session, command: bus.CreateSubscription) -> dict:
+    session.add(Subscription(uuid=command.uuid, url=command.url, checkEveryMinutes=command.checkEveryMinutes,
+                             maxItemsPerCheck=command.maxItemsPerCheck, ytdlpParameters=command.ytdlpParameters,
+                             nextCheckAt=utcnow()))
+    _info(session, "subscription=%s created url=%s every %d min", command.uuid, command.url,
+          command.checkEveryMinutes)
+    return {"ok": True, "uuid": command.uuid}
+
+
+def delete_subscription(session: Session, command: bus.DeleteSubscription) -> dict:
+    subscription = _subscription(session, command.uuid)
+    session.execute(SubscriptionEntry.__table__.delete().where(SubscriptionEntry.subscriptionUUID == command.uuid))
+    session.delete(subscription)
+    _info(session, "subscription=%s deleted", command.uuid)
+    return {"ok": True}
+
+
+def check_subscription(session: Session, command: bus.CheckSubscription) -> dict:
+    """Queues one check as a PENDING playlist download and sets the next check a period from now: checks
+    missed while the service was down make one check, not one per missed period."""
+    subscription = _subscription(session, command.uuid)
+    now = utcnow()
+    if command.dueAt is not None and subscription.nextCheckAt.timestamp() > command.dueAt + 0.001:
+        return {"ok": True, "uuid": subscription.lastCheckDownloadUUID}  # this due check was already queued
+    states.check("CreateDownload", states.NEW, S.PENDING)
+    check = str(uuidlib.uuid4())
+    session.add(Download(uuid=check, videoURL=subscription.url, ytdlpParameters=subscription.ytdlpParameters,
+                         status=S.PENDING, attempts=0, downloadKind=DownloadKindEnum.VIDEO.value,
+                         playlistMaxItems=subscription.maxItemsPerCheck, subscriptionUUID=subscription.uuid))
+    subscription.lastCheckAt, subscription.lastCheckDownloadUUID = now, check
+    subscription.nextCheckAt = now + timedelta(minutes=subscription.checkEveryMinutes)
+    _info(session, "subscription=%s check queued as download=%s", subscription.uuid, check)
+    return {"ok": True, "uuid": check, "status": S.PENDING.value}
 
 
 def start_attempt(session: Session, command: bus.StartAttempt) -> dict:
@@ -362,6 +438,9 @@ HANDLERS: dict[type[bus.Message], Handler] = {
     bus.RecordUploadFailure: record_upload_failure,
     bus.PurgeDone: purge_done,
     bus.ExpandPlaylist: expand_playlist,
+    bus.CreateSubscription: create_subscription,
+    bus.DeleteSubscription: delete_subscription,
+    bus.CheckSubscription: check_subscription,
 }
 
 

@@ -178,10 +178,14 @@ class Job(threading.Thread):
         listing = output.listing
         if not isinstance(listing, dict):
             return Outcome.failed("playlistUnreadable", "yt-dlp printed no JSON description of the URL")
-        if listing.get("_type") not in ("playlist", "multi_video"):
+        if listing.get("_type") in ("playlist", "multi_video"):
+            entries = playlist_entries(listing, self.order.playlistMaxItems)
+        elif self.order.subscriptionUUID is not None:  # a subscription to one video: an entry like any other
+            page = listing.get("webpage_url") if isinstance(listing.get("webpage_url"), str) else url
+            entries = [bus.PlaylistEntry(url=page, title=_text(listing.get("title")), key=_text(listing.get("id")))]
+        else:
             log.info("download=%s is not a playlist: downloading it as one video", uuid)
             return None
-        entries = playlist_entries(listing, self.order.playlistMaxItems)
         title = listing.get("title") if isinstance(listing.get("title"), str) else None
         reply = self.requester.request_until_committed(
             bus.ExpandPlaylist(uuid=uuid, attemptToken=token, title=title, entries=entries), stop=self.runner.stopping)
@@ -363,9 +367,12 @@ def playlist_entries(listing: dict, max_items: int) -> list[bus.PlaylistEntry]:
         url = unsmuggle_url(entry.get("url") or entry.get("webpage_url"))[0]
         if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_ENTRY_URL_CHARS:
             continue
-        title = entry.get("title")
-        entries.append(bus.PlaylistEntry(url=url, title=title[:1000] if isinstance(title, str) else None))
+        entries.append(bus.PlaylistEntry(url=url, title=_text(entry.get("title")), key=_text(entry.get("id"))))
     return entries
+
+
+def _text(value, limit: int = 1000) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _signal_name(number: int) -> str:

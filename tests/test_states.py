@@ -323,3 +323,16 @@ def test_a_subscription_queues_each_entry_once_and_a_missed_check_runs_once(sess
         assert session.execute(select(func.count()).select_from(SubscriptionEntry)
                                .where(SubscriptionEntry.subscriptionUUID == subscription)).scalar_one() == 0
     assert apply(sessions, bus.CheckSubscription(uuid=subscription))["errorCode"] == "subscriptionNotFound"
+
+
+def test_a_check_of_a_subscription_deleted_meanwhile_queues_nothing(sessions):
+    subscription = str(uuidlib.uuid4())
+    apply(sessions, bus.CreateSubscription(uuid=subscription, url="http://example.com/feed", checkEveryMinutes=5,
+                                           maxItemsPerCheck=5, ytdlpParameters=[]))
+    download = apply(sessions, bus.CheckSubscription(uuid=subscription))["uuid"]
+    apply(sessions, bus.StartAttempt(uuid=download, attemptToken="t"))
+    apply(sessions, bus.DeleteSubscription(uuid=subscription))
+    apply(sessions, bus.ExpandPlaylist(uuid=download, attemptToken="t", entries=[
+        bus.PlaylistEntry(url="http://example.com/a.mp4", key="a")]))
+    row = snapshot(sessions, download)[0]
+    assert (row["status"], row["childrenTotal"]) == (S.COMPLETED, 0)

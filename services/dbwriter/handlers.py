@@ -174,6 +174,8 @@ def expand_playlist(session: Session, command: bus.ExpandPlaylist) -> dict:
 def _expand_subscription_check(session: Session, row: Download, entries: list[bus.PlaylistEntry]) -> dict:
     """A subscription's check: children only for the entries its archive does not have, each archived with
     its child in this same transaction (so every entry is queued once, whatever checks overlap)."""
+    if session.execute(select(Subscription.id).where(Subscription.uuid == row.subscriptionUUID)).first() is None:
+        entries = []  # deleted while this check ran: nothing more is queued for it
     keys = [entry.key or entry.url for entry in entries]
     seen = set(session.execute(select(SubscriptionEntry.entryKey).where(
         SubscriptionEntry.subscriptionUUID == row.subscriptionUUID, SubscriptionEntry.entryKey.in_(keys))).scalars())

@@ -55,7 +55,8 @@ def move(session: Session, row: Download, command: str, target: S, follow: bool 
     if target in (S.COMPLETED, S.FAILED, S.CANCELLED) and previous != target:
         row.finishedAt = utcnow()
         row.speedBytesPerSecond, row.etaSeconds = None, None
-        after_commit(session, lambda: _count_finished(row, target))
+        if row.downloadKind != PLAYLIST:  # a playlist's entries are counted, not the playlist
+            after_commit(session, lambda: _count_finished(row, target))
         if target != S.COMPLETED:  # whatever yt-dlp left behind goes, even if the runner that ran it died
             session.add(Purge(uuid=row.uuid, rowDeleted=False))
 

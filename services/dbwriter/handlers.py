@@ -11,7 +11,7 @@ import logging
 import uuid as uuidlib
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common import bus, failures, metrics, states
@@ -68,10 +68,11 @@ def follow_children(session: Session, parent_uuid: str) -> None:
     parent = session.execute(select(Download).where(Download.uuid == parent_uuid)).scalar_one_or_none()
     if parent is None or parent.downloadKind != PLAYLIST:
         return
-    statuses = session.execute(select(Download.status).where(Download.parentDownloadUUID == parent_uuid)).scalars().all()
-    total = len(statuses)
-    completed, failed = statuses.count(S.COMPLETED), statuses.count(S.FAILED)
-    finished = sum(1 for status in statuses if status in FINISHED)
+    counts = dict(session.execute(select(Download.status, func.count()).where(
+        Download.parentDownloadUUID == parent_uuid).group_by(Download.status)).all())
+    total = sum(counts.values())
+    completed, failed = counts.get(S.COMPLETED, 0), counts.get(S.FAILED, 0)
+    finished = sum(counts.get(status, 0) for status in FINISHED)
     parent.childrenTotal, parent.childrenCompleted, parent.childrenFailed = total, completed, failed
     parent.progress = round(100.0 * finished / total, 1) if total else None
     if total == 0:

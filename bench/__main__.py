@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--only NAME ...] [--markdown FILE]`: runs every benchmark and prints its tables.
 
 Each benchmark is also runnable alone: `python -m bench.e2e`, `bench.throughput`, `bench.api`, `bench.progress`,
-`bench.memory`, `bench.files`, `bench.push` (all accept --quick).
+`bench.memory`, `bench.files`, `bench.push`, `bench.playlists` (all accept --quick).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.common import (ForeignLoad, ensure_media, machine_description, stop_stacks_on_sigterm,
                           wait_for_quiet_machine)
 
-BENCHMARKS = ["e2e", "throughput", "api", "progress", "memory", "files", "push"]
+BENCHMARKS = ["e2e", "throughput", "api", "progress", "memory", "files", "push", "playlists"]
 
 
 def main() -> int:

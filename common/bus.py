@@ -51,6 +51,49 @@ class CreateDownload(Message):
         None, description="The client's Idempotency-Key: a second CreateDownload with it answers the first UUID.")
     cookieProfile: str | None = Field(None, description="Name of the cookie profile yt-dlp gets a copy of.")
     callbackURL: str | None = Field(None, description="Webhook receiver of the download's final states (checked).")
+    playlistMaxItems: int | None = Field(
+        None, ge=1, description="Expand a playlist or channel URL into at most this many child downloads.")
+
+
+class PlaylistEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str
+    title: str | None = None
+    key: str | None = Field(None, description="yt-dlp's id of the entry (a subscription's archive key; else the URL)")
+
+
+class ExpandPlaylist(Message):
+    """From the runner once yt-dlp's flat extraction listed a playlist: the parent becomes PLAYLIST and its
+    children are created PENDING, all in one transaction; sent again (same parent), it creates nothing more."""
+    type: Literal["ExpandPlaylist"] = "ExpandPlaylist"
+    uuid: str
+    attemptToken: str | None = None
+    title: str | None = None
+    entries: list[PlaylistEntry]
+
+
+class CreateSubscription(Message):
+    """From the API: a subscription whose first check is due at once."""
+    type: Literal["CreateSubscription"] = "CreateSubscription"
+    uuid: str
+    url: str
+    checkEveryMinutes: int = Field(ge=1)
+    maxItemsPerCheck: int = Field(ge=1)
+    ytdlpParameters: list[str]
+
+
+class DeleteSubscription(Message):
+    """Removes the subscription and its archive; the downloads it made stay."""
+    type: Literal["DeleteSubscription"] = "DeleteSubscription"
+    uuid: str
+
+
+class CheckSubscription(Message):
+    """Queues a check (a playlist download of the subscription's URL) and sets the next one a period from now.
+    From the scheduler with dueAt, the nextCheckAt it saw: a check already made for it is not made again."""
+    type: Literal["CheckSubscription"] = "CheckSubscription"
+    uuid: str
+    dueAt: float | None = Field(None, description="Epoch seconds; None: check now (checkSubscriptionNow).")
 
 
 class StartAttempt(Message):
@@ -157,6 +200,8 @@ class Reply(Message):
     seen: dict[str, float] | None = None
     uuid: str | None = None
     ytdlp: YtdlpInfo | None = None
+    uuids: list[str] | None = Field(None, description="Children of a playlist the command stopped while "
+                                                      "DOWNLOADING (the API tells the runner).")
 
 
 # --- published by the DB writer after commit (PUB on dbwriter-changes) ---------------------------------------
@@ -197,6 +242,8 @@ class StartDownload(Message):
     ytdlpParameters: list[str]
     dispatchedAt: float
     cookieProfile: str | None = None
+    playlistMaxItems: int | None = Field(None, description="Expand the URL as a playlist first (issue 19).")
+    subscriptionUUID: str | None = Field(None, description="A subscription's check: a single video is one entry.")
 
 
 class DownloadEnded(Message):
@@ -240,13 +287,15 @@ class DownloadCompleted(Message):
 
 AnyMessage = Annotated[
     Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, Reply, ProgressUpdate, DownloadQueued,
+          CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, CreateSubscription,
+          DeleteSubscription, CheckSubscription, Reply, ProgressUpdate, DownloadQueued,
           StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
           DownloadCompleted, RecordCallbackAttempt, DownloadChanged],
     Field(discriminator="type"),
 ]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
-                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, RecordCallbackAttempt]
+                CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, RecordCallbackAttempt, ExpandPlaylist,
+                CreateSubscription, DeleteSubscription, CheckSubscription]
 _any_message = TypeAdapter(AnyMessage)
 
 

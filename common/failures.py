@@ -80,6 +80,16 @@ FAILURE_CLASSES: dict[str, FailureClass] = {
     "cookieProfileMissing": FailureClass(
         "The download's cookie profile (`cookieProfile`) was deleted before the download ran",
         "The cookie profile this download needs was deleted; upload it again, then retry.", True),
+    "playlistEmpty": FailureClass(
+        "`playlistMaxItems` was given and yt-dlp listed a playlist without any entry it can download",
+        "The playlist has no entries this service can download.", False),
+    "playlistUnreadable": FailureClass(
+        "`playlistMaxItems` was given and yt-dlp's flat extraction printed no usable playlist description",
+        "yt-dlp could not list the entries of this playlist.", False),
+    "playlistIncomplete": FailureClass(
+        "A playlist whose children all finished, some of them FAILED (`childrenFailed`); retryDownload on the "
+        "playlist retries those",
+        "Some entries of the playlist failed.", True),
     "ytdlpError": FailureClass(
         "Anything else yt-dlp (or the file check) reported",
         "yt-dlp could not download this video.", False),

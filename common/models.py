@@ -41,6 +41,11 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
+class DownloadKindEnum(str, enum.Enum):
+    VIDEO = "VIDEO"
+    PLAYLIST = "PLAYLIST"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -86,11 +91,21 @@ class Download(Base):
     callbackState: Mapped[str | None] = mapped_column(String(16))
     callbackAttempts: Mapped[int | None] = mapped_column(Integer)
     callbackError: Mapped[str | None] = mapped_column(Text)
+    # playlists (issue 19): a PLAYLIST row is the parent of one VIDEO row per entry; its status is derived
+    downloadKind: Mapped[str] = mapped_column(String(16), nullable=False, default=DownloadKindEnum.VIDEO.value,
+                                              server_default=DownloadKindEnum.VIDEO.value)
+    parentDownloadUUID: Mapped[str | None] = mapped_column(String(36))
+    playlistMaxItems: Mapped[int | None] = mapped_column(Integer)
+    childrenTotal: Mapped[int | None] = mapped_column(Integer)
+    childrenCompleted: Mapped[int | None] = mapped_column(Integer)
+    childrenFailed: Mapped[int | None] = mapped_column(Integer)
+    subscriptionUUID: Mapped[str | None] = mapped_column(String(36))  # a subscription's check and its entries
 
     __table_args__ = (
         Index("ix_downloads_createdAt", "createdAt"),
         Index("ix_downloads_status_createdAt", "status", "createdAt"),
         Index("ux_downloads_idempotencyKey", "idempotencyKey", unique=True),
+        Index("ix_downloads_parentDownloadUUID", "parentDownloadUUID"),
     )
 
 
@@ -138,3 +153,33 @@ class WebhookDelivery(Base):
     createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_webhook_deliveries_state_next", "state", "nextAttemptAt"),)
+class Subscription(Base):
+    """A playlist or channel checked every checkEveryMinutes by the scheduler; each check is a playlist download
+    (subscriptionUUID) whose children are the entries not seen before (SubscriptionEntry)."""
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    checkEveryMinutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    maxItemsPerCheck: Mapped[int] = mapped_column(Integer, nullable=False)
+    ytdlpParameters: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    lastCheckAt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nextCheckAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    lastCheckDownloadUUID: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_subscriptions_nextCheckAt", "nextCheckAt"),)
+
+
+class SubscriptionEntry(Base):
+    """The archive: an entry (yt-dlp's id, else its URL) a subscription has already queued, once."""
+    __tablename__ = "subscription_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriptionUUID: Mapped[str] = mapped_column(String(36), nullable=False)
+    entryKey: Mapped[str] = mapped_column(Text, nullable=False)
+    downloadUUID: Mapped[str] = mapped_column(String(36), nullable=False)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ux_subscription_entries_key", "subscriptionUUID", "entryKey", unique=True),)

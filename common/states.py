@@ -6,6 +6,9 @@ command that does not match a row below is refused with the command's refusal co
     PENDING | DOWNLOADING --CancelDownload--> CANCELLED;  FAILED | CANCELLED --RetryDownload--> PENDING
     DOWNLOADING --RequeueDownload--> PENDING (attempts left) | FAILED (MAXATTEMPTS reached)
     any --DeleteDownload--> (row gone)
+    Playlists: DOWNLOADING --ExpandPlaylist--> DOWNLOADING (children created) | FAILED (no entries); then the
+    parent follows its children (ChildrenChanged): COMPLETED, FAILED or CANCELLED once all are finished,
+    DOWNLOADING again when one is queued again.
 """
 from __future__ import annotations
 
@@ -45,12 +48,27 @@ TRANSITIONS: tuple[Transition, ...] = (
     *(Transition("DeleteDownload", status, DELETED, "api, publisher",
                  "a client deletes it (deleteDownload) or retention expires it (finished rows only)")
       for status in S),
+    Transition("ExpandPlaylist", S.DOWNLOADING, S.DOWNLOADING, "runner",
+               "yt-dlp listed a playlist: the parent's children are created PENDING"),
+    Transition("ExpandPlaylist", S.DOWNLOADING, S.FAILED, "runner", "yt-dlp listed a playlist without entries"),
+    Transition("ExpandPlaylist", S.DOWNLOADING, S.COMPLETED, "runner",
+               "a subscription's check found no entry it had not queued before"),
+    Transition("ChildrenChanged", S.DOWNLOADING, S.COMPLETED, "dbwriter",
+               "a playlist's last child finished and all its children are COMPLETED"),
+    Transition("ChildrenChanged", S.DOWNLOADING, S.FAILED, "dbwriter",
+               "a playlist's last child finished and some of its children FAILED"),
+    Transition("ChildrenChanged", S.DOWNLOADING, S.CANCELLED, "dbwriter",
+               "a playlist's last child finished, none FAILED and some were CANCELLED"),
+    *(Transition("ChildrenChanged", status, S.DOWNLOADING, "dbwriter",
+                 "a child of a finished playlist is queued again (retryDownload on the child or the parent)")
+      for status in (S.COMPLETED, S.FAILED, S.CANCELLED)),
     Transition("RecordUpload", S.COMPLETED, S.COMPLETED, "publisher", "the file is in the S3 bucket"),
     Transition("RecordUploadFailure", S.COMPLETED, S.COMPLETED, "publisher", "an S3 upload attempt failed"),
 )
 
 REFUSAL_CODES = {"CancelDownload": "downloadNotOngoing", "RetryDownload": "downloadNotRetryable",
-                 "FinishDownload": "staleAttempt"}
+                 "FinishDownload": "staleAttempt", "ExpandPlaylist": "staleAttempt"}
+DERIVED = ("ChildrenChanged",)  # no message: the DB writer applies it while handling a child's command
 DEFAULT_REFUSAL_CODE = "transitionNotAllowed"
 
 

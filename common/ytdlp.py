@@ -260,6 +260,17 @@ def build_command_line(uuid: str, video_url: str, user_arguments: list[str], dat
     return [*DEFAULT_FORMAT, *user_arguments, *mandatory, "--", video_url]
 
 
+def build_expand_command_line(uuid: str, video_url: str, max_items: int, data_path: Path,
+                              partial_path: Path) -> list[str]:
+    """yt-dlp's arguments that list a playlist's first max_items entries as one JSON document on stdout
+    (flat extraction: the entries are not resolved, nothing is downloaded); verify with playlist=True."""
+    arguments = build_command_line(uuid, video_url, [], data_path, partial_path)
+    arguments[arguments.index("--no-playlist")] = "--yes-playlist"
+    end = arguments.index("--")
+    return [*arguments[:end], "--flat-playlist", "--dump-single-json", "--playlist-end", str(max_items),
+            *arguments[end:]]
+
+
 def _output_templates(uuid: str) -> dict[str, str]:
     return {"default": f"{uuid}.%(ext)s", "thumbnail": f"{uuid}.%(ext)s", "subtitle": f"{uuid}.%(ext)s"}
 

@@ -11,6 +11,7 @@ import time
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 THROTTLE_CHUNK = 16 * 1024
 THROTTLE_DELAY = 0.05  # about 320 KB/s per connection
@@ -72,12 +73,30 @@ OG_PAGE = ("<!doctype html><html><head><title>Page title</title>"
            '<body><video src="{base}/clip.mp4" controls></video></body></html>')
 
 
+def rss_feed(base: str, count: int, bad: set[int] = frozenset(), clip: str = "clip.mp4") -> str:
+    """An RSS feed of `count` items, each linking to a distinct URL of `clip` (item i of `bad`: a 404)."""
+    items = "".join(
+        f"<item><title>Clip {i}</title><link>{base}/status/404/clip-{i}.mp4</link><guid>clip-{i}</guid></item>"
+        if i in bad else
+        f"<item><title>Clip {i}</title><link>{base}/{clip}?entry={i}</link><guid>clip-{i}</guid></item>"
+        for i in range(1, count + 1))
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Test feed</title>'
+            f"<link>{base}/</link><description>clips</description>{items}</channel></rss>")
+
+
+def videos_page(base: str, count: int) -> str:
+    videos = "".join(f'<video src="{base}/clip.mp4?video={i}" controls></video>' for i in range(1, count + 1))
+    return f"<!doctype html><html><head><title>Several videos</title></head><body>{videos}</body></html>"
+
+
 class MediaHandler(SimpleHTTPRequestHandler):
     """Serves the media folder; /slow/<file> is throttled, /crawl/<file> ten times more, /stall/<file> stops
     sending after a few bytes, /redirect?to=<url> redirects, /status/<code> answers that HTTP status,
     /og-video.html is a page with a <video> and og:title, og:image (absolute URLs on this server, as sites
-    write them), /members/<file> answers 403 without the cookie REQUIRED_COOKIE. Every request is recorded
-    for the tests."""
+    write them), /members/<file> answers 403 without the cookie REQUIRED_COOKIE, /feed.rss?items=N&bad=I,J an
+    RSS feed of N clips (items I, J: 404; &slow=1: throttled long.mp4 clips; &delay=S: answered after S
+    seconds), /feed.rss without items the server's `feed_items` (a feed that grows), and /videos.html?n=N a
+    page with N <video> elements. Every request is recorded for the tests."""
 
     server: "MediaServer"
 
@@ -104,15 +123,25 @@ class MediaHandler(SimpleHTTPRequestHandler):
                 self.send_error(HTTPStatus.FORBIDDEN, "sign in first")
                 return
             self.path = self.path.replace("/members/", "/", 1)
+        if path in ("/feed.rss", "/videos.html"):
+            query = parse_qs(urlsplit(self.path).query)
+            base = f"http://{self.headers.get('Host')}"
+            if path == "/videos.html":
+                return self._send_page(videos_page(base, int(query.get("n", ["2"])[0])))
+            count = int(query["items"][0]) if "items" in query else self.server.feed_items
+            bad = {int(i) for i in query.get("bad", [""])[0].split(",") if i}
+            time.sleep(float(query.get("delay", ["0"])[0]))
+            clip = "slow/long.mp4" if query.get("slow") else "clip.mp4"
+            return self._send_page(rss_feed(base, count, bad, clip), "application/rss+xml")
         for prefix, mode in (("/slow/", "slow"), ("/crawl/", "crawl"), ("/stall/", "stall")):
             if path.startswith(prefix):
                 return self._send_throttled(path[len(prefix):], mode)
         return super().do_GET()
 
-    def _send_page(self, html: str) -> None:
+    def _send_page(self, html: str, content_type: str = "text/html") -> None:
         body = html.encode()
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -174,6 +203,7 @@ class MediaServer(ThreadingHTTPServer):
         self.transfer_order: list[str] = []
         self.sent: dict[str, int] = {}  # bytes written so far by the throttled sender, per request path
         self.stalled = threading.Event()
+        self.feed_items = 2  # what /feed.rss lists without ?items=
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def server_bind(self) -> None:

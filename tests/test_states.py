@@ -43,12 +43,12 @@ def apply_in_place(sessions, command: bus.Message) -> dict:
     return reply
 
 
-def make_row(sessions, status: S) -> str:
+def make_row(sessions, status: S, **columns) -> str:
     uuid = str(uuidlib.uuid4())
     with sessions.begin() as session:
         session.add(Download(uuid=uuid, videoURL="http://example.com/v.mp4", ytdlpParameters=[], status=status,
                              attempts=1, attemptToken="token-1" if status == S.DOWNLOADING else "token-0",
-                             fileName=f"{uuid}.mp4" if status == S.COMPLETED else None))
+                             fileName=f"{uuid}.mp4" if status == S.COMPLETED else None, **columns))
     return uuid
 
 
@@ -65,6 +65,7 @@ class Variant:
     command: str
     build: Callable[[str], bus.Message]
     intended: Callable[[S], S | None]
+    columns: dict | None = None  # of the row the command is tried on
 
 
 VARIANTS = [
@@ -82,6 +83,12 @@ VARIANTS = [
     Variant("CancelDownload", lambda u: bus.CancelDownload(uuid=u), lambda o: S.CANCELLED),
     Variant("RetryDownload", lambda u: bus.RetryDownload(uuid=u), lambda o: S.PENDING),
     Variant("DeleteDownload", lambda u: bus.DeleteDownload(uuid=u), lambda o: states.DELETED),
+    Variant("ExpandPlaylist", lambda u: bus.ExpandPlaylist(uuid=u, attemptToken="token-1", title="A list", entries=[
+        bus.PlaylistEntry(url=f"http://example.com/{u}/{i}.mp4") for i in range(2)]), lambda o: S.DOWNLOADING),
+    Variant("ExpandPlaylist", lambda u: bus.ExpandPlaylist(uuid=u, attemptToken="token-1", entries=[]),
+            lambda o: S.FAILED),
+    Variant("ExpandPlaylist", lambda u: bus.ExpandPlaylist(uuid=u, attemptToken="token-1", entries=[]),
+            lambda o: S.COMPLETED, {"subscriptionUUID": "a-subscription-with-nothing-new"}),
     Variant("RecordUpload", lambda u: bus.RecordUpload(uuid=u, s3Key=f"{u}.mp4"), lambda o: S.COMPLETED),
     Variant("RecordUploadFailure", lambda u: bus.RecordUploadFailure(uuid=u, error="S3 down"),
             lambda o: S.COMPLETED),
@@ -93,7 +100,7 @@ CASES = [(variant, origin) for variant in VARIANTS for origin in S]
                          ids=[f"{v.command}-{v.intended(o).value if v.intended(o) else 'deleted'}-from-{o.value}"
                               for v, o in CASES])
 def test_every_command_from_every_status(sessions, variant: Variant, origin: S):
-    uuid = make_row(sessions, origin)
+    uuid = make_row(sessions, origin, **(variant.columns or {}))
     target = variant.intended(origin)
     before, purges_before = snapshot(sessions, uuid)
     reply = apply_in_place(sessions, variant.build(uuid))
@@ -115,7 +122,8 @@ def test_every_command_from_every_status(sessions, variant: Variant, origin: S):
 
 def test_the_cases_cover_every_transition_of_the_table():
     exercised = {(v.command, o, v.intended(o)) for v, o in CASES if v.intended(o) in states.targets(v.command, o)}
-    table = {(t.command, t.origin, t.target) for t in states.TRANSITIONS if t.command != "CreateDownload"}
+    table = {(t.command, t.origin, t.target) for t in states.TRANSITIONS
+             if t.command not in ("CreateDownload", *states.DERIVED)}
     assert exercised == table
 
 
@@ -170,4 +178,161 @@ def test_retention_delete_refuses_a_download_that_is_running_again(sessions):
 
 
 def test_handlers_are_registered_for_every_state_changing_command():
-    assert {command.__name__ for command in handlers.HANDLERS} >= {t.command for t in states.TRANSITIONS}
+    assert {command.__name__ for command in handlers.HANDLERS} >= {t.command for t in states.TRANSITIONS
+                                                                   if t.command not in states.DERIVED}
+
+
+# --- playlists (issue 19) ------------------------------------------------------------------------------------
+
+def expanded_playlist(sessions, count: int) -> tuple[str, list[str]]:
+    """A DOWNLOADING parent whose expansion listed `count` entries: its UUID and its children's."""
+    parent = make_row(sessions, S.DOWNLOADING)
+    expand = bus.ExpandPlaylist(uuid=parent, attemptToken="token-1", title="My list", entries=[
+        bus.PlaylistEntry(url=f"http://example.com/{i}.mp4", title=f"Entry {i}") for i in range(count)])
+    assert apply(sessions, expand)["ok"]
+    with sessions() as session:
+        children = session.execute(select(Download.uuid).where(Download.parentDownloadUUID == parent)
+                                   .order_by(Download.id)).scalars().all()
+    return parent, children
+
+
+def run_child(sessions, child: str, status: str) -> dict:
+    apply(sessions, bus.StartAttempt(uuid=child, attemptToken=f"run-{child}"))
+    return apply(sessions, bus.FinishDownload(uuid=child, attempt=1, attemptToken=f"run-{child}", status=status,
+                                              fileName=f"{child}.mp4" if status == "COMPLETED" else None,
+                                              sizeInBytes=1, errorCode="videoNotFound" if status == "FAILED" else None))
+
+
+def test_an_expansion_applied_twice_creates_each_child_once(sessions):
+    parent, children = expanded_playlist(sessions, 3)
+    again = bus.ExpandPlaylist(uuid=parent, attemptToken="token-1", title="My list", entries=[
+        bus.PlaylistEntry(url=f"http://example.com/{i}.mp4") for i in range(3)])
+    assert apply(sessions, again)["ok"]
+    with sessions() as session:
+        assert session.execute(select(func.count()).select_from(Download)
+                               .where(Download.parentDownloadUUID == parent)).scalar_one() == 3
+    row = snapshot(sessions, parent)[0]
+    assert (row["downloadKind"], row["videoTitle"], row["status"], row["childrenTotal"]) == (
+        "PLAYLIST", "My list", S.DOWNLOADING, 3)
+    assert [snapshot(sessions, c)[0]["videoTitle"] for c in children] == ["Entry 0", "Entry 1", "Entry 2"]
+    # a runner that lost the parent's job (killed after the expansion) does not requeue the parent
+    assert apply(sessions, bus.RequeueDownload(uuid=parent, reason="runner died", maxAttempts=1))["ok"]
+    assert snapshot(sessions, parent)[0]["status"] == S.DOWNLOADING
+
+
+def test_the_playlist_limit_keeps_the_first_entries(sessions):
+    parent = str(uuidlib.uuid4())
+    apply(sessions, bus.CreateDownload(uuid=parent, videoURL="http://example.com/list", ytdlpParameters=[],
+                                       deadline=1e12, playlistMaxItems=2))
+    apply(sessions, bus.StartAttempt(uuid=parent, attemptToken="t"))
+    apply(sessions, bus.ExpandPlaylist(uuid=parent, attemptToken="t", entries=[
+        bus.PlaylistEntry(url=f"http://example.com/{i}.mp4") for i in range(5)]))
+    with sessions() as session:
+        urls = session.execute(select(Download.videoURL).where(Download.parentDownloadUUID == parent)
+                               .order_by(Download.id)).scalars().all()
+    assert urls == ["http://example.com/0.mp4", "http://example.com/1.mp4"]
+
+
+def test_the_parent_follows_its_children(sessions):
+    parent, children = expanded_playlist(sessions, 3)
+    run_child(sessions, children[0], "COMPLETED")
+    assert snapshot(sessions, parent)[0]["status"] == S.DOWNLOADING
+    run_child(sessions, children[1], "COMPLETED")
+    run_child(sessions, children[2], "FAILED")
+    row = snapshot(sessions, parent)[0]
+    assert (row["status"], row["childrenTotal"], row["childrenCompleted"], row["childrenFailed"]) == (
+        S.FAILED, 3, 2, 1)
+    assert row["errorCode"] == "playlistIncomplete" and "1 of the playlist's 3 entries failed" in row["errorMessage"]
+    reply = apply(sessions, bus.RetryDownload(uuid=parent))  # retries the failed child only
+    assert reply["ok"] and reply["status"] == "DOWNLOADING" and reply["uuids"] == [children[2]]
+    assert snapshot(sessions, children[2])[0]["status"] == S.PENDING
+    assert snapshot(sessions, children[0])[0]["status"] == S.COMPLETED
+    assert snapshot(sessions, parent)[0]["errorCode"] is None
+    apply(sessions, bus.StartAttempt(uuid=children[2], attemptToken="again"))
+    apply(sessions, bus.FinishDownload(uuid=children[2], attempt=2, attemptToken="again", status="COMPLETED",
+                                       fileName="x.mp4", sizeInBytes=1))
+    row = snapshot(sessions, parent)[0]
+    assert (row["status"], row["childrenCompleted"], row["childrenFailed"]) == (S.COMPLETED, 3, 0)
+    assert apply(sessions, bus.RetryDownload(uuid=parent))["errorCode"] == "downloadNotRetryable"
+
+
+def test_cancel_and_delete_of_a_parent_act_on_its_children(sessions):
+    parent, children = expanded_playlist(sessions, 3)
+    run_child(sessions, children[0], "COMPLETED")
+    apply(sessions, bus.StartAttempt(uuid=children[1], attemptToken="running"))
+    reply = apply(sessions, bus.CancelDownload(uuid=parent))
+    assert reply["ok"] and reply["uuids"] == [children[1]]  # the runner must stop this one
+    assert [snapshot(sessions, c)[0]["status"] for c in children] == [S.COMPLETED, S.CANCELLED, S.CANCELLED]
+    assert snapshot(sessions, parent)[0]["status"] == S.CANCELLED
+    assert apply(sessions, bus.CancelDownload(uuid=parent))["errorCode"] == "downloadNotOngoing"
+    assert apply(sessions, bus.RetryDownload(uuid=parent))["status"] == "DOWNLOADING"
+    reply = apply(sessions, bus.DeleteDownload(uuid=parent))
+    assert reply["ok"]
+    for uuid in (parent, *children):
+        row, purges = snapshot(sessions, uuid)
+        assert row is None and purges >= 1
+
+
+def test_deleting_a_child_updates_the_parent(sessions):
+    parent, children = expanded_playlist(sessions, 2)
+    run_child(sessions, children[0], "COMPLETED")
+    assert apply(sessions, bus.DeleteDownload(uuid=children[1]))["ok"]
+    row = snapshot(sessions, parent)[0]
+    assert (row["status"], row["childrenTotal"], row["childrenCompleted"]) == (S.COMPLETED, 1, 1)
+
+
+# --- subscriptions (issue 19) --------------------------------------------------------------------------------
+
+def test_a_subscription_queues_each_entry_once_and_a_missed_check_runs_once(sessions):
+    from datetime import timedelta
+
+    from common.models import Subscription, SubscriptionEntry, utcnow
+
+    subscription = str(uuidlib.uuid4())
+    assert apply(sessions, bus.CreateSubscription(uuid=subscription, url="http://example.com/feed", checkEveryMinutes=60,
+                                                  maxItemsPerCheck=5, ytdlpParameters=["-f", "best"]))["ok"]
+    with sessions.begin() as session:  # the service was down for three periods
+        session.execute(Subscription.__table__.update().where(Subscription.uuid == subscription)
+                        .values(nextCheckAt=utcnow() - timedelta(hours=3)))
+    with sessions() as session:
+        due = session.execute(select(Subscription.nextCheckAt).where(Subscription.uuid == subscription)).scalar_one()
+    first = apply(sessions, bus.CheckSubscription(uuid=subscription, dueAt=due.timestamp()))
+    again = apply(sessions, bus.CheckSubscription(uuid=subscription, dueAt=due.timestamp()))  # re-sent
+    assert first["ok"] and again["uuid"] == first["uuid"]
+    with sessions() as session:
+        checks = session.execute(select(Download).where(Download.subscriptionUUID == subscription)).scalars().all()
+        assert [(c.uuid, c.playlistMaxItems, c.ytdlpParameters) for c in checks] == [(first["uuid"], 5, ["-f", "best"])]
+        next_at = session.execute(select(Subscription.nextCheckAt).where(Subscription.uuid == subscription)).scalar_one()
+        assert timedelta(minutes=59) < next_at - utcnow() <= timedelta(minutes=60)
+
+    def check(keys: list[str]) -> tuple[str, list[str]]:
+        download = apply(sessions, bus.CheckSubscription(uuid=subscription))["uuid"]
+        apply(sessions, bus.StartAttempt(uuid=download, attemptToken=f"t-{download}"))
+        apply(sessions, bus.ExpandPlaylist(uuid=download, attemptToken=f"t-{download}", entries=[
+            bus.PlaylistEntry(url=f"http://example.com/{key}.mp4", key=key) for key in keys]))
+        with sessions() as session:
+            return download, session.execute(select(Download.videoURL).where(Download.parentDownloadUUID == download)
+                                             .order_by(Download.id)).scalars().all()
+
+    assert check(["a", "b"])[1] == ["http://example.com/a.mp4", "http://example.com/b.mp4"]
+    nothing_new, urls = check(["a", "b"])
+    assert urls == [] and snapshot(sessions, nothing_new)[0]["status"] == S.COMPLETED
+    assert check(["c", "a", "b", "c"])[1] == ["http://example.com/c.mp4"]
+    assert apply(sessions, bus.DeleteSubscription(uuid=subscription))["ok"]
+    with sessions() as session:
+        assert session.execute(select(func.count()).select_from(SubscriptionEntry)
+                               .where(SubscriptionEntry.subscriptionUUID == subscription)).scalar_one() == 0
+    assert apply(sessions, bus.CheckSubscription(uuid=subscription))["errorCode"] == "subscriptionNotFound"
+
+
+def test_a_check_of_a_subscription_deleted_meanwhile_queues_nothing(sessions):
+    subscription = str(uuidlib.uuid4())
+    apply(sessions, bus.CreateSubscription(uuid=subscription, url="http://example.com/feed", checkEveryMinutes=5,
+                                           maxItemsPerCheck=5, ytdlpParameters=[]))
+    download = apply(sessions, bus.CheckSubscription(uuid=subscription))["uuid"]
+    apply(sessions, bus.StartAttempt(uuid=download, attemptToken="t"))
+    apply(sessions, bus.DeleteSubscription(uuid=subscription))
+    apply(sessions, bus.ExpandPlaylist(uuid=download, attemptToken="t", entries=[
+        bus.PlaylistEntry(url="http://example.com/a.mp4", key="a")]))
+    row = snapshot(sessions, download)[0]
+    assert (row["status"], row["childrenTotal"]) == (S.COMPLETED, 0)

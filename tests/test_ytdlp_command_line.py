@@ -9,6 +9,7 @@ import pytest
 from yt_dlp.options import create_parser
 
 from common.ytdlp import (ALLOWED_OPTIONS, CommandLineViolation, ParameterError, build_command_line,
+                          build_expand_command_line,
                           check_parameters, verify_command_line)
 
 UUID = "2b1f6f0e-7f6c-4f47-9d0e-3f4b1c1d2e3f"
@@ -189,3 +190,18 @@ def test_the_downloads_own_cookies_copy_passes_and_nothing_else_does(paths, tmp_
     with pytest.raises(CommandLineViolation, match="cookies from a browser"):
         verify_command_line([*arguments[:-2], "--cookies-from-browser", "chromium", *arguments[-2:]], UUID, URL,
                             *paths, cookies_file=own)
+
+
+def test_the_playlist_listing_keeps_every_other_invariant_and_lists_only(paths):
+    """The runner's listing of a playlist (issue 19): flat, one JSON document, at most N entries, nothing
+    downloaded; allowed only as a playlist, and everything else is checked as for a download."""
+    from yt_dlp import parse_options
+
+    arguments = build_expand_command_line(UUID, URL, 7, *paths)
+    verify_command_line(arguments, UUID, URL, *paths, playlist=True)
+    with pytest.raises(CommandLineViolation, match="playlist"):
+        verify(arguments, paths)
+    options = parse_options(arguments).ydl_opts
+    assert options["extract_flat"] and options["dump_single_json"] and options["simulate"]
+    assert options["playlistend"] == 7 and not options.get("noplaylist")
+    assert parse_options(arguments).urls == [URL]

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from flask import jsonify, request, stream_with_context
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import ValidationError
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -21,7 +21,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common import bus, cookies, failures
 from common.config import Settings
 from common.db import ReadOnlyDatabase
-from common.models import ONGOING_STATUSES, Download, DownloadStatusEnum, utcnow
+from common.models import (ONGOING_STATUSES, Download, DownloadKindEnum, DownloadStatusEnum, Subscription,
+                           SubscriptionEntry, utcnow)
 from common.network import check_video_url, in_networks
 from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
@@ -32,6 +33,9 @@ from services.api.schemas import (
     ErrorResponse, HealthResponse, HelloResponse, InitiateDownloadBody, InitiateDownloadHeaders,
     InitiateDownloadResponse, ListDownloadsQuery, ListDownloadsResponse, ListPresetsResponse, PublicURLQuery,
     PublicURLResponse, ServerInfoResponse, URLTypeEnum, WaitForDownloadQuery)
+from services.api.schemas import (
+    CheckSubscriptionResponse, CreateSubscriptionBody, DeleteSubscriptionResponse, ListSubscriptionsResponse,
+    SubscriptionRef, SubscriptionResponse)
 
 log = logging.getLogger("api")
 
@@ -154,6 +158,7 @@ def create_app(settings: Settings) -> OpenAPI:
     backend = Backend(settings)
     app.extensions["prt_backend"] = backend
     downloads_tag = Tag(name="downloads")
+    subscriptions_tag = Tag(name="subscriptions")
 
     @app.before_request
     def only_local_clients():
@@ -214,7 +219,8 @@ def create_app(settings: Settings) -> OpenAPI:
         reply = backend.request(bus.CreateDownload(
             uuid=str(uuidlib.uuid4()), videoURL=body.videoURL, ytdlpParameters=arguments,
             deadline=time.time() + settings.BUSTIMEOUTSECONDS * bus.DEADLINE_SHARE,
-            idempotencyKey=header.idempotency_key, cookieProfile=body.cookieProfile, callbackURL=body.callbackURL))
+            idempotencyKey=header.idempotency_key, cookieProfile=body.cookieProfile, callbackURL=body.callbackURL,
+            playlistMaxItems=body.playlistMaxItems))
         if not reply.ok:
             if reply.errorCode == "idempotencyKeyConflict":
                 raise ApiError(reply.errorCode, reply.error)
@@ -229,31 +235,40 @@ def create_app(settings: Settings) -> OpenAPI:
             raise ApiError(code, reply.error or "the change was refused")
         return reply
 
-    def cancel(uuid: str) -> None:
+    def cancel(uuid: str) -> str:
+        """Cancels a download (a playlist: its ongoing children, which it then follows); its status after."""
         reply = checked(backend.request(bus.CancelDownload(uuid=uuid)))
+        if reply.uuids is not None:
+            for child in reply.uuids:
+                backend.push("runner", bus.CancelRequested(uuid=child))
+            return reply.status
         if reply.status == DownloadStatusEnum.DOWNLOADING.value:
             backend.push("runner", bus.CancelRequested(uuid=uuid))
+        return DownloadStatusEnum.CANCELLED.value
 
     def delete(uuid: str) -> None:
         reply = checked(backend.request(bus.DeleteDownload(uuid=uuid)))
         if reply.status == DownloadStatusEnum.DOWNLOADING.value:
             backend.push("runner", bus.CancelRequested(uuid=uuid))
+        for child in reply.uuids or []:  # a playlist's children, deleted with it
+            backend.push("runner", bus.CancelRequested(uuid=child))
         backend.push("publisher", bus.PurgeFiles(uuid=uuid, s3Key=reply.s3Key))  # the purge list is in the database
 
-    def retry(uuid: str) -> None:
-        checked(backend.request(bus.RetryDownload(uuid=uuid)))
+    def retry(uuid: str) -> str:
+        """Queues a download again (a playlist: its failed or cancelled children); its status after."""
+        reply = checked(backend.request(bus.RetryDownload(uuid=uuid)))
         backend.push("scheduler", bus.DownloadQueued(uuid=uuid))
+        return reply.status or DownloadStatusEnum.PENDING.value  # a playlist: DOWNLOADING
 
-    # Each action and the status it leaves the download in (None: the download is gone).
-    actions = {"cancel": (cancel, DownloadStatusEnum.CANCELLED), "delete": (delete, None),
-               "retry": (retry, DownloadStatusEnum.PENDING)}
+    # Each action returns the status it leaves the download in (None: the download is gone).
+    actions = {"cancel": cancel, "delete": delete, "retry": retry}
 
     @app.post("/api/cancelDownload", operation_id="cancelDownload", tags=[downloads_tag],
               summary="Cancel a PENDING or DOWNLOADING download (its yt-dlp process is stopped)",
               responses={200: DownloadStatusResponse, **ERRORS})
     def cancel_download(body: DownloadRef):
-        cancel(body.videoDownloadUUID)
-        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.CANCELLED.value}
+        status = cancel(body.videoDownloadUUID)
+        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": status}
 
     @app.post("/api/deleteDownload", operation_id="deleteDownload", tags=[downloads_tag],
               summary="Delete a download: its row (no more links), then its S3 object and files",
@@ -266,15 +281,65 @@ def create_app(settings: Settings) -> OpenAPI:
               summary="Queue a FAILED or CANCELLED download again (a new attempt on the same UUID)",
               responses={200: DownloadStatusResponse, **ERRORS})
     def retry_download(body: DownloadRef):
-        retry(body.videoDownloadUUID)
-        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": DownloadStatusEnum.PENDING.value}
+        status = retry(body.videoDownloadUUID)
+        return {"downloadUUID": body.videoDownloadUUID, "downloadStatus": status}
+
+    @app.post("/api/createSubscription", operation_id="createSubscription", tags=[subscriptions_tag],
+              summary="Subscribe to a playlist, channel or feed: checked at once, then every checkEveryMinutes; "
+                      "each check downloads the entries not seen before",
+              responses={200: SubscriptionResponse, **ERRORS})
+    def create_subscription(body: CreateSubscriptionBody):
+        try:
+            check_video_url(body.url, settings.BLOCKEDURLNETWORKS)
+        except ValueError as error:
+            raise ApiError("invalidVideoURL", str(error)) from None
+        try:
+            arguments = check_parameters(split_parameters(body.ytdlpCLIParameters))
+        except ParameterError as error:
+            raise ApiError(error.code, str(error)) from None
+        uuid = str(uuidlib.uuid4())
+        checked(backend.request(bus.CreateSubscription(
+            uuid=uuid, url=body.url, checkEveryMinutes=body.checkEveryMinutes,
+            maxItemsPerCheck=body.maxItemsPerCheck, ytdlpParameters=arguments)))
+        return {"subscriptionUUID": uuid}
+
+    @app.get("/api/listSubscriptions", operation_id="listSubscriptions", tags=[subscriptions_tag],
+             summary="Every subscription with its last and next check", responses={200: ListSubscriptionsResponse,
+                                                                             **ERRORS})
+    def list_subscriptions():
+        seen = (select(SubscriptionEntry.subscriptionUUID, func.count().label("n"))
+                .group_by(SubscriptionEntry.subscriptionUUID).subquery())
+        with read_session(backend) as session:
+            rows = session.execute(select(Subscription, seen.c.n).outerjoin(
+                seen, seen.c.subscriptionUUID == Subscription.uuid).order_by(Subscription.id)).all()
+        return {"subscriptions": [{
+            "subscriptionUUID": s.uuid, "url": s.url, "checkEveryMinutes": s.checkEveryMinutes,
+            "maxItemsPerCheck": s.maxItemsPerCheck, "ytdlpCLIParameters": s.ytdlpParameters or [],
+            "createdAt": bus.iso(s.createdAt), "lastCheckAt": bus.iso(s.lastCheckAt),
+            "lastCheckDownloadUUID": s.lastCheckDownloadUUID, "nextCheckAt": bus.iso(s.nextCheckAt),
+            "entriesSeen": n or 0} for s, n in rows]}
+
+    @app.post("/api/deleteSubscription", operation_id="deleteSubscription", tags=[subscriptions_tag],
+              summary="Stop a subscription and forget its archive (the downloads it made stay)",
+              responses={200: DeleteSubscriptionResponse, **ERRORS})
+    def delete_subscription(body: SubscriptionRef):
+        checked(backend.request(bus.DeleteSubscription(uuid=body.subscriptionUUID)))
+        return {"subscriptionUUID": body.subscriptionUUID, "deleted": True}
+
+    @app.post("/api/checkSubscriptionNow", operation_id="checkSubscriptionNow", tags=[subscriptions_tag],
+              summary="Queue a check of a subscription now (the next one is then a period later)",
+              responses={200: CheckSubscriptionResponse, **ERRORS})
+    def check_subscription_now(body: SubscriptionRef):
+        reply = checked(backend.request(bus.CheckSubscription(uuid=body.subscriptionUUID)))
+        backend.push("scheduler", bus.DownloadQueued(uuid=reply.uuid))
+        return {"subscriptionUUID": body.subscriptionUUID, "downloadUUID": reply.uuid}
 
     @app.post("/api/bulkDownloadAction", operation_id="bulkDownloadAction", tags=[downloads_tag],
               summary="Retry, cancel or delete many downloads in one call (listed by UUID, or every download in a "
                       "status); each download's outcome is reported, one refusal does not stop the others",
               responses={200: BulkActionResponse, **ERRORS})
     def bulk_download_action(body: BulkActionBody):
-        run, status_after = actions[body.action.value]
+        run = actions[body.action.value]
         if body.filter is not None:
             with read_session(backend) as session:
                 uuids = list(session.execute(
@@ -285,14 +350,14 @@ def create_app(settings: Settings) -> OpenAPI:
         results = []
         for uuid in uuids:
             try:
-                run(uuid)
+                status_after = run(uuid)
             except ApiError as error:
                 results.append({"downloadUUID": uuid, "ok": False, "errorCode": error.code,
                                 "errorMessage": error.message})
             else:
                 outcome = {"downloadUUID": uuid, "ok": True}
                 if status_after is not None:
-                    outcome["downloadStatus"] = status_after.value
+                    outcome["downloadStatus"] = status_after
                 results.append(outcome)
         succeeded = sum(1 for result in results if result["ok"])
         return {"action": body.action.value, "succeeded": succeeded, "failed": len(results) - succeeded,
@@ -404,6 +469,9 @@ def create_app(settings: Settings) -> OpenAPI:
             raise ApiError("downloadNotFound", f"no download with UUID {query.videoDownloadUUID!r}")
         if query.URLType == URLTypeEnum.S3 and not settings.s3_enabled:
             raise ApiError("s3NotConfigured", "S3 publishing is not configured on this server")
+        if row.downloadKind == DownloadKindEnum.PLAYLIST.value:
+            raise ApiError("downloadIsPlaylist", "a playlist has no file of its own: ask for the links of its "
+                           "entries (the downloads whose parentDownloadUUID is this one)")
         if row.status == DownloadStatusEnum.FAILED:
             failure = failure_fields(row)
             raise ApiError("downloadFailed", failure["errorMessage"], downloadErrorCode=failure["errorCode"],
@@ -540,7 +608,9 @@ LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdl
                 Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
                 Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
                 Download.webpageURL, Download.thumbnailFileName, Download.cookieProfile, Download.ytdlpVersion,
-                Download.callbackState, Download.callbackAttempts, Download.callbackError)
+                Download.callbackState, Download.callbackAttempts, Download.callbackError, Download.downloadKind,
+                Download.parentDownloadUUID, Download.playlistMaxItems, Download.childrenTotal,
+                Download.childrenCompleted, Download.childrenFailed, Download.subscriptionUUID)
 
 
 def failure_fields(row) -> dict:
@@ -569,6 +639,10 @@ def download_item(row, https_base_url: str) -> dict:
         "callbackStatus": {"state": row.callbackState, "attempts": row.callbackAttempts or 0,
                            **({"lastError": row.callbackError} if row.callbackError else {})}
         if row.callbackState else None,
+        "downloadKind": row.downloadKind, "parentDownloadUUID": row.parentDownloadUUID,
+        "playlistMaxItems": row.playlistMaxItems, "childrenTotal": row.childrenTotal,
+        "childrenCompleted": row.childrenCompleted, "childrenFailed": row.childrenFailed,
+        "subscriptionUUID": row.subscriptionUUID,
     }
     if row.status == DownloadStatusEnum.FAILED:
         item.update(failure_fields(row))

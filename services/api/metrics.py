@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
-from common.models import Download, DownloadStatusEnum
+from common.models import Download, DownloadKindEnum, DownloadStatusEnum
 
 
 class QueueCollector:
@@ -18,7 +18,8 @@ class QueueCollector:
     def collect(self):
         counts = dict(self.session.execute(
             select(Download.status, func.count()).where(
-                Download.status.in_((DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)))
+                Download.status.in_((DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)),
+                Download.downloadKind == DownloadKindEnum.VIDEO.value)  # a playlist's parent follows its children
             .group_by(Download.status)).all())
         yield GaugeMetricFamily("prt_queue_depth", "Downloads waiting to start (PENDING)",
                                 value=counts.get(DownloadStatusEnum.PENDING, 0))

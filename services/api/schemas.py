@@ -45,6 +45,11 @@ class InitiateDownloadBody(BaseModel):
         description="Optional webhook: an http(s) URL that receives a POST with the download's item (plus "
                     "publicURL when COMPLETED) at each final state, signed in X-PRT-Signature; checked like "
                     "videoURL (invalidCallbackURL)")
+    playlistMaxItems: int | None = Field(
+        None, ge=1, le=10000,
+        description="Download a playlist or channel URL as one PLAYLIST download with at most this many child "
+                    "downloads (its first entries). Absent: only the one video of the URL. A URL that is not a "
+                    "playlist is downloaded as one video all the same.")
 
 
 class InitiateDownloadHeaders(BaseModel):
@@ -109,6 +114,14 @@ class DownloadItem(BaseModel):
     webpageURL: str | None = Field(None, description="The page of the video, as yt-dlp names it")
     thumbnailURL: str | None = Field(None, description="HTTPS link to the thumbnail (<uuid>.jpg), when the site has "
                                                        "one")
+    downloadKind: str = Field("VIDEO", description="VIDEO, or PLAYLIST: the parent of its entries' downloads "
+                                                   "(its status follows them)")
+    parentDownloadUUID: str | None = Field(None, description="A playlist's entry: the PLAYLIST download it belongs to")
+    playlistMaxItems: int | None = Field(None, description="As given to initiateDownload")
+    childrenTotal: int | None = Field(None, description="PLAYLIST: how many entry downloads it has")
+    childrenCompleted: int | None = Field(None, description="PLAYLIST: how many of them are COMPLETED")
+    childrenFailed: int | None = Field(None, description="PLAYLIST: how many of them FAILED")
+    subscriptionUUID: str | None = Field(None, description="Made by this subscription (a check or an entry)")
     fileName: str | None = None
     attempts: int
     s3Available: bool = Field(False, description="True once the file is in the S3 bucket (S3 link available)")
@@ -260,3 +273,49 @@ class DeleteCookieProfileResponse(BaseModel):
 class WaitForDownloadQuery(BaseModel):
     videoDownloadUUID: str = Field(..., min_length=1, max_length=64)
     timeoutSeconds: float = Field(60, ge=0, le=300, description="Answer with the current state after this long")
+
+
+class CreateSubscriptionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(..., min_length=1, max_length=4096, description="http(s) URL of a playlist, channel or feed")
+    checkEveryMinutes: int = Field(..., ge=1, le=366 * 24 * 60, description="Minutes between two checks")
+    maxItemsPerCheck: int = Field(..., ge=1, le=10000,
+                                  description="A check lists at most this many first entries of the playlist")
+    ytdlpCLIParameters: str | list[str] | None = Field(
+        None, max_length=4096, description="yt-dlp options for the entries' downloads (as in initiateDownload)")
+
+
+class SubscriptionResponse(BaseModel):
+    subscriptionUUID: str
+
+
+class SubscriptionRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subscriptionUUID: str = Field(..., min_length=1, max_length=64)
+
+
+class SubscriptionItem(BaseModel):
+    subscriptionUUID: str
+    url: str
+    checkEveryMinutes: int
+    maxItemsPerCheck: int
+    ytdlpCLIParameters: list[str]
+    createdAt: str
+    lastCheckAt: str | None = Field(None, description="When the last check was queued")
+    lastCheckDownloadUUID: str | None = Field(None, description="That check's PLAYLIST download")
+    nextCheckAt: str = Field(..., description="When the scheduler queues the next check")
+    entriesSeen: int = Field(..., description="Entries in the archive: each was queued once")
+
+
+class ListSubscriptionsResponse(BaseModel):
+    subscriptions: list[SubscriptionItem]
+
+
+class DeleteSubscriptionResponse(BaseModel):
+    subscriptionUUID: str
+    deleted: bool
+
+
+class CheckSubscriptionResponse(BaseModel):
+    subscriptionUUID: str
+    downloadUUID: str = Field(..., description="The check: a PLAYLIST download whose children are the new entries")

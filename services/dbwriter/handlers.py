@@ -8,14 +8,18 @@ applied again without its expired commands.
 from __future__ import annotations
 
 import logging
+import uuid as uuidlib
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common import bus, failures, metrics, states
-from common.models import Download, DownloadStatusEnum as S, Purge, WebhookDelivery, utcnow
+from datetime import timedelta
+
+from common.models import (Download, DownloadKindEnum, DownloadStatusEnum as S, Purge, Subscription,
+                           SubscriptionEntry, WebhookDelivery, utcnow)
 
 log = logging.getLogger("dbwriter")
 
@@ -38,15 +42,70 @@ def _row(session: Session, uuid: str) -> Download:
     return row
 
 
-def move(session: Session, row: Download, command: str, target: S) -> None:
+FINISHED = (S.COMPLETED, S.FAILED, S.CANCELLED)
+PLAYLIST = DownloadKindEnum.PLAYLIST.value
+
+
+def move(session: Session, row: Download, command: str, target: S, follow: bool = True) -> None:
+    """Changes a row's status as the state machine allows; a playlist's child also updates its parent
+    (unless follow=False: a command that changes many children updates the parent once itself)."""
     states.check(command, row.status, target)
     previous, row.status = row.status, target
+    if follow and row.parentDownloadUUID is not None and previous != target:
+        follow_children(session, row.parentDownloadUUID)
     if target in (S.COMPLETED, S.FAILED, S.CANCELLED) and previous != target:
         row.finishedAt = utcnow()
         row.speedBytesPerSecond, row.etaSeconds = None, None
-        after_commit(session, lambda: _count_finished(row, target))
+        if row.downloadKind != PLAYLIST:  # a playlist's entries are counted, not the playlist
+            after_commit(session, lambda: _count_finished(row, target))
         if target != S.COMPLETED:  # whatever yt-dlp left behind goes, even if the runner that ran it died
             session.add(Purge(uuid=row.uuid, rowDeleted=False))
+
+
+def follow_children(session: Session, parent_uuid: str) -> None:
+    """The parent's counts and status from its children: DOWNLOADING while one is PENDING or DOWNLOADING, else
+    COMPLETED when all completed, FAILED when some failed, CANCELLED when none failed and some were cancelled."""
+    session.flush()  # the child's change (the session does not autoflush)
+    parent = session.execute(select(Download).where(Download.uuid == parent_uuid)).scalar_one_or_none()
+    if parent is None or parent.downloadKind != PLAYLIST:
+        return
+    counts = dict(session.execute(select(Download.status, func.count()).where(
+        Download.parentDownloadUUID == parent_uuid).group_by(Download.status)).all())
+    total = sum(counts.values())
+    completed, failed = counts.get(S.COMPLETED, 0), counts.get(S.FAILED, 0)
+    finished = sum(counts.get(status, 0) for status in FINISHED)
+    parent.childrenTotal, parent.childrenCompleted, parent.childrenFailed = total, completed, failed
+    parent.progress = round(100.0 * finished / total, 1) if total else None
+    if total == 0:
+        return
+    if finished < total:
+        target = S.DOWNLOADING
+    else:
+        target = S.FAILED if failed else (S.CANCELLED if completed < total else S.COMPLETED)
+    if target == S.FAILED:
+        set_failure(parent, "playlistIncomplete",
+                    f"{failed} of the playlist's {total} entries failed ({completed} completed).",
+                    f"childrenTotal={total} childrenCompleted={completed} childrenFailed={failed}",
+                    failures.is_retryable("playlistIncomplete"))
+    else:
+        set_failure(parent, None)
+    if parent.status != target:
+        if target == S.DOWNLOADING:
+            parent.finishedAt = None
+        move(session, parent, "ChildrenChanged", target)
+        _info(session, "download=%s playlist %s: %d of %d children completed, %d failed", parent.uuid,
+              target.value, completed, total, failed)
+
+
+def child_uuid(parent_uuid: str, index: int) -> str:
+    """The same parent and entry give the same child UUID: an expansion applied twice creates nothing twice."""
+    return str(uuidlib.uuid5(uuidlib.UUID(parent_uuid), f"entry-{index}"))
+
+
+def _children(session: Session, parent: Download) -> list[Download]:
+    session.flush()  # children created earlier in this batch
+    return list(session.execute(select(Download).where(Download.parentDownloadUUID == parent.uuid)
+                                .order_by(Download.id)).scalars())
 
 
 def _count_finished(row: Download, status: S) -> None:
@@ -68,20 +127,127 @@ def create_download(session: Session, command: bus.CreateDownload) -> dict:
         existing = batch_keys.get(command.idempotencyKey) or session.execute(
             select(Download).where(Download.idempotencyKey == command.idempotencyKey)).scalar_one_or_none()
         if existing is not None:
-            if ((existing.videoURL, existing.ytdlpParameters, existing.cookieProfile, existing.callbackURL)
-                    != (command.videoURL, command.ytdlpParameters, command.cookieProfile, command.callbackURL)):
+            if ((existing.videoURL, existing.ytdlpParameters, existing.cookieProfile, existing.callbackURL,
+                 existing.playlistMaxItems)
+                    != (command.videoURL, command.ytdlpParameters, command.cookieProfile, command.callbackURL,
+                        command.playlistMaxItems)):
                 raise states.Refused("idempotencyKeyConflict", "this Idempotency-Key was already used for another "
                                                                "video URL, parameters, cookie profile or callbackURL")
             return {"ok": True, "uuid": existing.uuid, "status": existing.status.value}
     states.check("CreateDownload", states.NEW, S.PENDING)
     row = Download(uuid=command.uuid, videoURL=command.videoURL, ytdlpParameters=command.ytdlpParameters,
                    status=S.PENDING, attempts=0, idempotencyKey=command.idempotencyKey,
-                   cookieProfile=command.cookieProfile, callbackURL=command.callbackURL)
+                   cookieProfile=command.cookieProfile, callbackURL=command.callbackURL,
+                   downloadKind=DownloadKindEnum.VIDEO.value, playlistMaxItems=command.playlistMaxItems)
     session.add(row)
     if command.idempotencyKey is not None:
         session.info["idempotency_keys"][command.idempotencyKey] = row
     _info(session, "download=%s created PENDING url=%s", command.uuid, command.videoURL)
     return {"ok": True, "uuid": command.uuid, "status": S.PENDING.value}
+
+
+def expand_playlist(session: Session, command: bus.ExpandPlaylist) -> dict:
+    row = _row(session, command.uuid)
+    if row.downloadKind == PLAYLIST:
+        return {"ok": True, "status": row.status.value}  # the same expansion again: its children exist
+    if row.status != S.DOWNLOADING or (command.attemptToken is not None and row.attemptToken != command.attemptToken):
+        raise states.Refused("staleAttempt", f"expansion ignored: the download is {row.status.value}", row.status)
+    row.downloadKind = PLAYLIST
+    row.videoTitle = (command.title or "")[:1000] or None
+    entries = command.entries[:row.playlistMaxItems] if row.playlistMaxItems else command.entries
+    if row.subscriptionUUID is not None:
+        return _expand_subscription_check(session, row, entries)
+    if not entries:
+        code = "playlistEmpty"
+        set_failure(row, code, failures.person_message(code), "yt-dlp listed no entries",
+                    failures.is_retryable(code))
+        row.childrenTotal, row.childrenCompleted, row.childrenFailed = 0, 0, 0
+        move(session, row, "ExpandPlaylist", S.FAILED)
+        return {"ok": True, "status": row.status.value}
+    states.check("ExpandPlaylist", row.status, S.DOWNLOADING)
+    for index, entry in enumerate(entries):
+        states.check("CreateDownload", states.NEW, S.PENDING)
+        session.add(Download(uuid=child_uuid(row.uuid, index), videoURL=entry.url,
+                             ytdlpParameters=row.ytdlpParameters, status=S.PENDING, attempts=0,
+                             downloadKind=DownloadKindEnum.VIDEO.value, parentDownloadUUID=row.uuid,
+                             videoTitle=(entry.title or "")[:1000] or None))
+    row.childrenTotal, row.childrenCompleted, row.childrenFailed = len(entries), 0, 0
+    row.progress = 0.0
+    _info(session, "download=%s playlist expanded: %d children PENDING", row.uuid, len(entries))
+    return {"ok": True, "status": row.status.value, "uuids": [child_uuid(row.uuid, i) for i in range(len(entries))]}
+
+
+def _expand_subscription_check(session: Session, row: Download, entries: list[bus.PlaylistEntry]) -> dict:
+    """A subscription's check: children only for the entries its archive does not have, each archived with
+    its child in this same transaction (so every entry is queued once, whatever checks overlap)."""
+    if session.execute(select(Subscription.id).where(Subscription.uuid == row.subscriptionUUID)).first() is None:
+        entries = []  # deleted while this check ran: nothing more is queued for it
+    keys = [entry.key or entry.url for entry in entries]
+    seen = set(session.execute(select(SubscriptionEntry.entryKey).where(
+        SubscriptionEntry.subscriptionUUID == row.subscriptionUUID, SubscriptionEntry.entryKey.in_(keys))).scalars())
+    new = []
+    for key, entry in zip(keys, entries):
+        if key not in seen:
+            seen.add(key)
+            new.append((key, entry))
+    for index, (key, entry) in enumerate(new):
+        child = child_uuid(row.uuid, index)
+        session.add(Download(uuid=child, videoURL=entry.url, ytdlpParameters=row.ytdlpParameters, status=S.PENDING,
+                             attempts=0, downloadKind=DownloadKindEnum.VIDEO.value, parentDownloadUUID=row.uuid,
+                             subscriptionUUID=row.subscriptionUUID, videoTitle=(entry.title or "")[:1000] or None))
+        session.add(SubscriptionEntry(subscriptionUUID=row.subscriptionUUID, entryKey=key, downloadUUID=child))
+    row.childrenTotal, row.childrenCompleted, row.childrenFailed = len(new), 0, 0
+    if new:
+        states.check("ExpandPlaylist", row.status, S.DOWNLOADING)
+        row.progress = 0.0
+    else:
+        row.progress = 100.0
+        move(session, row, "ExpandPlaylist", S.COMPLETED)
+    _info(session, "download=%s subscription=%s check: %d new of %d entries", row.uuid, row.subscriptionUUID,
+          len(new), len(entries))
+    return {"ok": True, "status": row.status.value}
+
+
+def _subscription(session: Session, uuid: str) -> Subscription:
+    subscription = session.execute(select(Subscription).where(Subscription.uuid == uuid)).scalar_one_or_none()
+    if subscription is None:
+        raise states.Refused("subscriptionNotFound", "no such subscription")
+    return subscription
+
+
+def create_subscription(session: Session, command: bus.CreateSubscription) -> dict:
+    session.add(Subscription(uuid=command.uuid, url=command.url, checkEveryMinutes=command.checkEveryMinutes,
+                             maxItemsPerCheck=command.maxItemsPerCheck, ytdlpParameters=command.ytdlpParameters,
+                             nextCheckAt=utcnow()))
+    _info(session, "subscription=%s created url=%s every %d min", command.uuid, command.url,
+          command.checkEveryMinutes)
+    return {"ok": True, "uuid": command.uuid}
+
+
+def delete_subscription(session: Session, command: bus.DeleteSubscription) -> dict:
+    subscription = _subscription(session, command.uuid)
+    session.execute(SubscriptionEntry.__table__.delete().where(SubscriptionEntry.subscriptionUUID == command.uuid))
+    session.delete(subscription)
+    _info(session, "subscription=%s deleted", command.uuid)
+    return {"ok": True}
+
+
+def check_subscription(session: Session, command: bus.CheckSubscription) -> dict:
+    """Queues one check as a PENDING playlist download and sets the next check a period from now: checks
+    missed while the service was down make one check, not one per missed period."""
+    subscription = _subscription(session, command.uuid)
+    now = utcnow()
+    if command.dueAt is not None and subscription.nextCheckAt.timestamp() > command.dueAt + 0.001:
+        return {"ok": True, "uuid": subscription.lastCheckDownloadUUID}  # this due check was already queued
+    states.check("CreateDownload", states.NEW, S.PENDING)
+    check = str(uuidlib.uuid4())
+    session.add(Download(uuid=check, videoURL=subscription.url, ytdlpParameters=subscription.ytdlpParameters,
+                         status=S.PENDING, attempts=0, downloadKind=DownloadKindEnum.VIDEO.value,
+                         playlistMaxItems=subscription.maxItemsPerCheck, subscriptionUUID=subscription.uuid))
+    subscription.lastCheckAt, subscription.lastCheckDownloadUUID = now, check
+    subscription.nextCheckAt = now + timedelta(minutes=subscription.checkEveryMinutes)
+    _info(session, "subscription=%s check queued as download=%s", subscription.uuid, check)
+    return {"ok": True, "uuid": check, "status": S.PENDING.value}
 
 
 def start_attempt(session: Session, command: bus.StartAttempt) -> dict:
@@ -141,6 +307,8 @@ def set_failure(row: Download, code: str | None, message: str | None = None, det
 
 def requeue_download(session: Session, command: bus.RequeueDownload) -> dict:
     row = _row(session, command.uuid)
+    if row.downloadKind == PLAYLIST:  # expanded: its runner job is over, its children are the work
+        return {"ok": True, "attempt": row.attempts, "status": row.status.value}
     if row.status == S.PENDING:
         move(session, row, "RequeueDownload", S.PENDING)
         return {"ok": True, "attempt": row.attempts, "status": row.status.value}
@@ -161,6 +329,16 @@ def requeue_download(session: Session, command: bus.RequeueDownload) -> dict:
 
 def cancel_download(session: Session, command: bus.CancelDownload) -> dict:
     row = _row(session, command.uuid)
+    if row.downloadKind == PLAYLIST:
+        ongoing = [child for child in _children(session, row) if child.status not in FINISHED]
+        if not ongoing:
+            raise states.Refused("downloadNotOngoing", f"the playlist is already {row.status.value}", row.status)
+        stopped = [child.uuid for child in ongoing if child.status == S.DOWNLOADING]
+        for child in ongoing:
+            move(session, child, "CancelDownload", S.CANCELLED, follow=False)
+        follow_children(session, row.uuid)
+        _info(session, "download=%s playlist: %d children CANCELLED", row.uuid, len(ongoing))
+        return {"ok": True, "status": row.status.value, "uuids": stopped}
     previous = row.status
     if previous in (S.COMPLETED, S.FAILED, S.CANCELLED):
         raise states.Refused("downloadNotOngoing", f"the download is already {previous.value}", previous)
@@ -175,24 +353,51 @@ def delete_download(session: Session, command: bus.DeleteDownload) -> dict:
         raise states.Refused("downloadNotFinished", f"the download is {row.status.value} again", row.status)
     states.check("DeleteDownload", row.status, states.DELETED)
     reply = {"ok": True, "status": row.status.value, "fileName": row.fileName, "s3Key": row.s3Key}
+    if row.downloadKind == PLAYLIST:
+        children = _children(session, row)
+        if command.onlyIfFinished and any(child.status not in FINISHED for child in children):
+            raise states.Refused("downloadNotFinished", "some of the playlist's children are not finished",
+                                 row.status)
+        reply["uuids"] = [child.uuid for child in children if child.status == S.DOWNLOADING]
+        for child in children:
+            states.check("DeleteDownload", child.status, states.DELETED)
+            session.add(Purge(uuid=child.uuid, fileName=child.fileName, s3Key=child.s3Key or child.fileName,
+                              rowDeleted=True))
+            session.delete(child)
     # the object may be in the bucket even without s3Key: an upload can be under way right now
     session.add(Purge(uuid=row.uuid, fileName=row.fileName, s3Key=row.s3Key or row.fileName, rowDeleted=True))
     session.delete(row)
+    if row.parentDownloadUUID is not None:
+        follow_children(session, row.parentDownloadUUID)
     _info(session, "download=%s deleted (was %s)", row.uuid, row.status.value)
     return reply
 
 
 def retry_download(session: Session, command: bus.RetryDownload) -> dict:
     row = _row(session, command.uuid)
+    if row.downloadKind == PLAYLIST:
+        again = [child for child in _children(session, row) if child.status in (S.FAILED, S.CANCELLED)]
+        if row.status not in (S.FAILED, S.CANCELLED) or not again:
+            raise states.Refused("downloadNotRetryable", f"only FAILED or CANCELLED playlists with FAILED or "
+                                 f"CANCELLED children can be retried; this one is {row.status.value}", row.status)
+        for child in again:
+            _retry(session, child, follow=False)
+        follow_children(session, row.uuid)
+        return {"ok": True, "status": row.status.value, "attempt": row.attempts,
+                "uuids": [child.uuid for child in again]}
     if row.status not in (S.FAILED, S.CANCELLED):
         raise states.Refused("downloadNotRetryable",
                              f"only FAILED or CANCELLED downloads can be retried; this one is {row.status.value}",
                              row.status)
-    move(session, row, "RetryDownload", S.PENDING)
+    _retry(session, row)
+    return {"ok": True, "status": row.status.value, "attempt": row.attempts}
+
+
+def _retry(session: Session, row: Download, follow: bool = True) -> None:
+    move(session, row, "RetryDownload", S.PENDING, follow=follow)
     set_failure(row, None)
     row.progress, row.finishedAt, row.sizeInBytes = None, None, None
     _info(session, "download=%s PENDING again: retry after %d attempts", row.uuid, row.attempts)
-    return {"ok": True, "status": row.status.value, "attempt": row.attempts}
 
 
 def record_upload(session: Session, command: bus.RecordUpload) -> dict:
@@ -265,6 +470,10 @@ HANDLERS: dict[type[bus.Message], Handler] = {
     bus.RecordUploadFailure: record_upload_failure,
     bus.PurgeDone: purge_done,
     bus.RecordCallbackAttempt: record_callback_attempt,
+    bus.ExpandPlaylist: expand_playlist,
+    bus.CreateSubscription: create_subscription,
+    bus.DeleteSubscription: delete_subscription,
+    bus.CheckSubscription: check_subscription,
 }
 
 

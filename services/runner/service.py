@@ -26,7 +26,8 @@ from common.config import Settings, load_settings
 from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
 from common.ytdlp import (DONE_MARKER, FAILURE_MARKER, FILE_MARKER, INFO_MARKER, PROBE_MARKER, PROGRESS_MARKER,
-                          THUMBNAIL_EXTENSION, CommandLineViolation, build_command_line, verify_command_line)
+                          THUMBNAIL_EXTENSION, CommandLineViolation, build_command_line, build_expand_command_line,
+                          verify_command_line)
 from services.runner.media import check_final_file, keep_thumbnail, parse_progress
 from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group, stop_group
 from services.runner import ytdlp_update
@@ -98,7 +99,10 @@ class Job(threading.Thread):
             return
         attempt = reply.attempt
         try:
-            outcome = self._download(attempt)
+            expansion = self._expand(token) if self.order.playlistMaxItems is not None else None
+            if expansion is True:
+                return  # the parent now follows its children
+            outcome = expansion or self._download(attempt)
         except ProcessLost as lost:
             if not (self.runner.stopping.is_set() or self.cancelled.is_set()):
                 self._put_back(lost.reason_code, str(lost))
@@ -149,33 +153,57 @@ class Job(threading.Thread):
         if reply is not None and reply.ok and (reply.attempt or 0) >= limit:
             self.settings.remove_download_files(uuid)
 
-    def _download(self, attempt: int) -> Outcome:
-        """Runs yt-dlp once, with a private copy of the download's cookie profile if it has one (yt-dlp writes
-        cookies back to the file it is given: the profile itself stays as uploaded); the copy is removed after."""
-        profile, uuid = self.order.cookieProfile, self.order.uuid
-        if profile is None:
-            return self._run_ytdlp(attempt, None)
+    def _expand(self, token: str) -> bool | Outcome | None:
+        """Lists the URL with yt-dlp's flat extraction in a warm process (address guard included). A playlist:
+        its entries go to the DB writer in one ExpandPlaylist (True). A single video: None (download it as
+        such). A failure: its Outcome."""
+        uuid, settings, url = self.order.uuid, self.settings, self.order.videoURL
+        arguments = build_expand_command_line(uuid, url, self.order.playlistMaxItems, settings.VIDEODATAPATH,
+                                              settings.partial_path)
         try:
-            copy = cookies.copy_for_download(self.settings.COOKIESPATH, profile, uuid)
-        except cookies.CookieProfileError as error:
-            return Outcome.failed("cookieProfileMissing", str(error))
-        try:
-            return self._run_ytdlp(attempt, copy)
-        finally:
-            copy.unlink(missing_ok=True)
-
-    def _run_ytdlp(self, attempt: int, cookies_file) -> Outcome:
-        uuid, settings = self.order.uuid, self.settings
-        arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
-                                       settings.VIDEODATAPATH, settings.partial_path, cookies_file)
-        try:
-            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path,
-                                cookies_file=cookies_file)
+            verify_command_line(arguments, uuid, url, settings.VIDEODATAPATH, settings.partial_path, playlist=True)
         except CommandLineViolation as violation:
-            log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
-                        uuid, violation)
-            return Outcome.failed("refusedParameters", f"refused: the yt-dlp command line built from this "
-                                  f"download's parameters breaks the service's rules: {violation}. yt-dlp was not run")
+            return Outcome.failed("refusedParameters", f"refused: the playlist listing breaks an invariant: "
+                                  f"{violation}. yt-dlp was not run")
+        output, returncode, stopped = self._run_ytdlp(arguments, attempt=0)
+        if self.cancelled.is_set() or self.runner.stopping.is_set():
+            return Outcome.failed(failures.DEFAULT_CODE, "stopped")
+        if output.stalled:
+            return Outcome.failed("stalled", f"stalled: yt-dlp printed nothing for "
+                                  f"{settings.STALLTIMEOUTSECONDS:g} seconds while listing the playlist",
+                                  seconds=settings.STALLTIMEOUTSECONDS)
+        if output.too_long:
+            return Outcome.failed("tooSlow", "stopped: listing the playlist took too long",
+                                  seconds=settings.MAXDOWNLOADSECONDS)
+        if returncode < 0 and not stopped:
+            raise ProcessLost("processLost", f"{failures.REQUEUE_REASONS['processLost']}: killed by "
+                              f"{_signal_name(-returncode)}, a signal the service did not send")
+        if returncode != 0 or output.failure:
+            return self._ytdlp_failure(output, f"yt-dlp exited with code {returncode} while listing the playlist", {})
+        listing = output.listing
+        if not isinstance(listing, dict):
+            return Outcome.failed("playlistUnreadable", "yt-dlp printed no JSON description of the URL")
+        if listing.get("_type") in ("playlist", "multi_video"):
+            entries = playlist_entries(listing, self.order.playlistMaxItems)
+        elif self.order.subscriptionUUID is not None:  # a subscription to one video: an entry like any other
+            page = listing.get("webpage_url") if isinstance(listing.get("webpage_url"), str) else url
+            entries = [bus.PlaylistEntry(url=page, title=_text(listing.get("title")), key=_text(listing.get("id")))]
+        else:
+            log.info("download=%s is not a playlist: downloading it as one video", uuid)
+            return None
+        title = listing.get("title") if isinstance(listing.get("title"), str) else None
+        reply = self.requester.request_until_committed(
+            bus.ExpandPlaylist(uuid=uuid, attemptToken=token, title=title, entries=entries), stop=self.runner.stopping)
+        if reply is not None and not reply.ok:
+            log.info("download=%s playlist listing refused: %s", uuid, reply.error)
+        elif reply is not None:
+            log.info("download=%s playlist of %d entries recorded", uuid, len(entries))
+            self.runner.scheduler.send(bus.DownloadQueued(uuid=uuid))
+        return True
+
+    def _run_ytdlp(self, arguments: list[str], attempt: int) -> tuple["YtdlpOutput", int, bool]:
+        """Runs one yt-dlp command line in a warm process: its output, exit code, and whether the runner
+        stopped it."""
         try:
             self.process = process = self.runner.spares.take()
         except ZygoteGone as error:
@@ -189,8 +217,38 @@ class Job(threading.Thread):
         finally:
             kill_group(process)
             self.runner.spares.forget(process)
-        log.info("download=%s yt-dlp exited returncode=%d", uuid, returncode)
+        log.info("download=%s yt-dlp exited returncode=%d", self.order.uuid, returncode)
         metrics.YTDLP_EXIT_CODES.labels(str(returncode)).inc()
+        return output, returncode, process.stopped_by_runner
+
+    def _download(self, attempt: int) -> Outcome:
+        """Runs yt-dlp once, with a private copy of the download's cookie profile if it has one (yt-dlp writes
+        cookies back to the file it is given: the profile itself stays as uploaded); the copy is removed after."""
+        profile, uuid = self.order.cookieProfile, self.order.uuid
+        if profile is None:
+            return self._download_with(attempt, None)
+        try:
+            copy = cookies.copy_for_download(self.settings.COOKIESPATH, profile, uuid)
+        except cookies.CookieProfileError as error:
+            return Outcome.failed("cookieProfileMissing", str(error))
+        try:
+            return self._download_with(attempt, copy)
+        finally:
+            copy.unlink(missing_ok=True)
+
+    def _download_with(self, attempt: int, cookies_file) -> Outcome:
+        uuid, settings = self.order.uuid, self.settings
+        arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
+                                       settings.VIDEODATAPATH, settings.partial_path, cookies_file)
+        try:
+            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path,
+                                cookies_file=cookies_file)
+        except CommandLineViolation as violation:
+            log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
+                        uuid, violation)
+            return Outcome.failed("refusedParameters", f"refused: the yt-dlp command line built from this "
+                                  f"download's parameters breaks the service's rules: {violation}. yt-dlp was not run")
+        output, returncode, stopped_by_runner = self._run_ytdlp(arguments, attempt)
         video = output.video_fields()
         if output.stalled:
             return Outcome.failed("stalled", f"stalled: yt-dlp printed nothing for "
@@ -200,7 +258,7 @@ class Job(threading.Thread):
             return Outcome.failed("tooSlow", f"stopped after {settings.MAXDOWNLOADSECONDS:g} seconds: downloads may "
                                   f"run at most PRT_VIDEODOWNLOADER_MAXDOWNLOADSECONDS={settings.MAXDOWNLOADSECONDS:g} "
                                   f"seconds", seconds=settings.MAXDOWNLOADSECONDS, video=video)
-        if returncode < 0 and not process.stopped_by_runner:
+        if returncode < 0 and not stopped_by_runner:
             raise ProcessLost("processLost", f"{failures.REQUEUE_REASONS['processLost']}: killed by "
                               f"{_signal_name(-returncode)}, a signal the service did not send")
         if returncode != 0 or (output.failure and not output.reported_file):
@@ -262,6 +320,8 @@ class Job(threading.Thread):
                         process.stdin.close()
                     except OSError:
                         pass  # the process died meanwhile; its exit code tells the rest
+                elif line.startswith("{") and self.order.playlistMaxItems is not None:
+                    output.listing = _json_or_none(line)  # --dump-single-json: the playlist's description
                 elif line.startswith(PROBE_MARKER):
                     output.probed = True
                     probe = _json_or_none(line[len(PROBE_MARKER):])
@@ -298,6 +358,7 @@ class YtdlpOutput:
     too_long: bool = False
     failure: dict | None = None  # FAILURE_MARKER: {"code", "detail", "httpStatus"}
     info: dict = field(default_factory=dict)  # INFO_MARKER: yt-dlp's fields (common.ytdlp.INFO_FIELDS)
+    listing: dict | None = None  # --dump-single-json of a playlist listing
 
     def video_fields(self) -> dict:
         """FinishDownload's video fields from what yt-dlp printed (missing or malformed ones are None)."""
@@ -310,6 +371,30 @@ class YtdlpOutput:
                 "extractor": text("extractor", 64), "webpageURL": text("webpage_url", 4096),
                 "videoDurationSeconds": float(duration) if isinstance(duration, (int, float))
                 and not isinstance(duration, bool) and duration >= 0 else None}
+
+
+MAX_ENTRY_URL_CHARS = 4096
+
+
+def playlist_entries(listing: dict, max_items: int) -> list[bus.PlaylistEntry]:
+    """The first max_items entries with an http(s) URL (yt-dlp's smuggled data removed), in playlist order."""
+    from yt_dlp.utils import unsmuggle_url
+
+    entries = []
+    for entry in listing.get("entries") or []:
+        if len(entries) >= max_items:
+            break
+        if not isinstance(entry, dict) or not isinstance(entry.get("url") or entry.get("webpage_url"), str):
+            continue
+        url = unsmuggle_url(entry.get("url") or entry.get("webpage_url"))[0]
+        if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_ENTRY_URL_CHARS:
+            continue
+        entries.append(bus.PlaylistEntry(url=url, title=_text(entry.get("title")), key=_text(entry.get("id"))))
+    return entries
+
+
+def _text(value, limit: int = 1000) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _signal_name(number: int) -> str:

@@ -20,7 +20,7 @@ from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.models import Download, DownloadStatusEnum
+from common.models import Download, DownloadKindEnum, DownloadStatusEnum, Subscription, utcnow
 
 log = logging.getLogger("scheduler")
 
@@ -58,6 +58,10 @@ class Scheduler:
                 for message in bus.drain(self.inbox):
                     dirty |= self.handle(message)
             if dirty or time.monotonic() >= next_scan:
+                try:
+                    self.check_subscriptions()
+                except Exception as error:
+                    log.warning("subscription checks postponed: %s", error)
                 try:
                     self.dispatch()
                 except Exception as error:  # database not there yet, or DB writer away: try again soon
@@ -107,7 +111,8 @@ class Scheduler:
             return
         with session:
             orphans = session.execute(select(Download.uuid).where(
-                Download.status == DownloadStatusEnum.DOWNLOADING)).scalars().all()
+                Download.status == DownloadStatusEnum.DOWNLOADING,
+                Download.downloadKind != DownloadKindEnum.PLAYLIST.value)).scalars().all()  # parents follow children
         for uuid in orphans:
             if uuid not in active:
                 self.requeue(uuid, "serviceRestarted")
@@ -124,6 +129,21 @@ class Scheduler:
         self.requester.request_until_committed(bus.RequeueDownload(
             uuid=uuid, reason=reason, reasonCode=reason_code, maxAttempts=self.settings.MAXATTEMPTS))
 
+    def check_subscriptions(self) -> None:
+        """Queues every subscription check that is due (the schedule is in the database: a restart keeps it,
+        and a check missed while the service was down runs once)."""
+        session = self.database.session()
+        if session is None:
+            return
+        with session:
+            due = session.execute(select(Subscription.uuid, Subscription.nextCheckAt)
+                                  .where(Subscription.nextCheckAt <= utcnow())).all()
+        for uuid, due_at in due:
+            reply = self.requester.request(bus.CheckSubscription(uuid=uuid, dueAt=due_at.timestamp()),
+                                           timeout=self.settings.BUSTIMEOUTSECONDS)
+            if reply.ok:
+                log.info("subscription=%s check queued as download=%s", uuid, reply.uuid)
+
     def dispatch(self) -> None:
         if not self.recovered or time.monotonic() - self.runner_seen_at > RUNNER_SILENCE_SECONDS:
             return
@@ -135,11 +155,12 @@ class Scheduler:
             return
         with session:
             rows = session.execute(
-                select(Download.uuid, Download.videoURL, Download.ytdlpParameters, Download.cookieProfile)
+                select(Download.uuid, Download.videoURL, Download.ytdlpParameters, Download.cookieProfile,
+                       Download.playlistMaxItems, Download.subscriptionUUID)
                 .where(Download.status == DownloadStatusEnum.PENDING)
                 .order_by(Download.id)
                 .limit(free + len(self.running))).all()
-        for uuid, video_url, parameters, cookie_profile in rows:
+        for uuid, video_url, parameters, cookie_profile, playlist_max_items, subscription in rows:
             if free <= 0:
                 break
             if uuid in self.running:
@@ -147,7 +168,7 @@ class Scheduler:
             self.running[uuid] = Dispatched(time.time())
             self.to_runner.send(bus.StartDownload(
                 uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time(),
-                cookieProfile=cookie_profile))
+                cookieProfile=cookie_profile, playlistMaxItems=playlist_max_items, subscriptionUUID=subscription))
             log.info("download=%s dispatched (%d running)", uuid, len(self.running))
             free -= 1
 

@@ -5,14 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VAR := $(CURDIR)/var
 
-# Local defaults for `make run`; any PRT_VIDEODOWNLOADER_* already in the environment wins.
-export PRT_VIDEODOWNLOADER_SQLITEFILEPATH ?= $(VAR)/db/prt-videodownloader.sqlite
-export PRT_VIDEODOWNLOADER_VIDEODATAPATH ?= $(VAR)/data/
-export PRT_VIDEODOWNLOADER_RUNPATH ?= $(VAR)/run/
-export PRT_VIDEODOWNLOADER_COOKIESPATH ?= $(VAR)/cookies/
-export PRT_VIDEODOWNLOADER_YTDLPVERSIONSPATH ?= $(VAR)/ytdlp/
-export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
-export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
+# Local defaults of the stack `make run` starts (and that `make ctl` and `make update-ytdlp` act on); any
+# PRT_VIDEODOWNLOADER_* already in the environment wins. Only these targets get them: `make compose-up`
+# takes its settings from .env (a shell variable would override it), and the tests set their own.
+LOCAL_STACK_TARGETS := run ctl update-ytdlp
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_SQLITEFILEPATH ?= $(VAR)/db/prt-videodownloader.sqlite
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_VIDEODATAPATH ?= $(VAR)/data/
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_RUNPATH ?= $(VAR)/run/
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_COOKIESPATH ?= $(VAR)/cookies/
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_YTDLPVERSIONSPATH ?= $(VAR)/ytdlp/
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_HTTPSPORT ?= 8443
+$(LOCAL_STACK_TARGETS): export PRT_VIDEODOWNLOADER_HTTPSBASEURL ?= https://127.0.0.1:$(PRT_VIDEODOWNLOADER_HTTPSPORT)/videodownloader
 
 RUN_DEBS := ffmpeg nginx openssl
 COMPOSE_DEBS := docker.io docker-compose debootstrap

@@ -44,8 +44,10 @@ def blocked_networks_except(gateway: str) -> str:
 
 
 def compose(command: str, env_file: Path) -> None:
+    """make compose-up/down with the test's env file; shell variables would override it, so none are passed."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(("PRT_", "NGINX_"))}
     subprocess.run([str(PYTHON), "-m", "ops.compose", command], cwd=APP_DIR, check=True, timeout=1500,
-                   env={**os.environ, "PRT_COMPOSE_ENV_FILE": str(env_file)})
+                   env={**environment, "PRT_COMPOSE_ENV_FILE": str(env_file)})
 
 
 def docker(*arguments: str) -> str:

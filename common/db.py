@@ -60,6 +60,14 @@ class ReadOnlyDatabase:
                     self._sessions = session_factory(reader_engine(self.path))
         return self._sessions()
 
+    def rows(self, statement) -> list:
+        """All rows of a query, or none while the database does not exist yet."""
+        session = self.session()
+        if session is None:
+            return []
+        with session:
+            return session.execute(statement).all()
+
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """No autoflush: the DB writer looks rows up between changes of one batch, and each lookup would

@@ -96,6 +96,16 @@ class Deployment:
         return response.json()["downloadUUID"]
 
 
+def remove_earlier_deployment() -> None:
+    """The test owns this host's deployment: containers and volumes left by an earlier run (perhaps of an
+    older schema) go first. Nothing to do when no engine runs yet (make compose-up starts it)."""
+    subprocess.run(["docker", "rm", "-f", API, NGINX, S3], capture_output=True, timeout=120)
+    listed = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=prt-videodownloader-"],
+                            capture_output=True, text=True, timeout=60)
+    if listed.returncode == 0 and listed.stdout.split():
+        docker("volume", "rm", *listed.stdout.split())
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, media_folder):
     folder = tmp_path_factory.mktemp("compose")
@@ -112,6 +122,7 @@ def deployment(tmp_path_factory, media_folder):
     example = (APP_DIR / ".env.example").read_text().splitlines()
     lines = [line for line in example if line.split("=", 1)[0] not in settings]
     env_file.write_text("\n".join(lines + [f"{name}={value}" for name, value in settings.items()]) + "\n")
+    remove_earlier_deployment()
     compose("up", env_file)
     deployed = Deployment(folder)
     try:

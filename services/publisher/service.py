@@ -57,18 +57,11 @@ class Publisher:
         self.orphan_age = settings.ORPHANFILEMINAGESECONDS
         self.next_orphan_sweep = time.monotonic() + min(60.0, self.orphan_age / 2)
 
-    def _read(self, statement):
-        session = self.database.session()
-        if session is None:
-            return []
-        with session:
-            return session.execute(statement).all()
-
     # --- uploads -------------------------------------------------------------------------------------------
     def pending_uploads(self) -> list[tuple[str, str, str | None]]:
         if self.s3 is None:
             return []
-        return self._read(select(Download.uuid, Download.fileName, Download.thumbnailFileName)
+        return self.database.rows(select(Download.uuid, Download.fileName, Download.thumbnailFileName)
                           .where(Download.status == DownloadStatusEnum.COMPLETED, Download.s3UploadedAt.is_(None))
                           .order_by(Download.id).limit(50))
 
@@ -133,7 +126,8 @@ class Publisher:
     def purge_pending(self) -> None:
         """Works through the purge list: the S3 object first, then the files, then the entry is marked done.
         Files of a FAILED or CANCELLED download are only removed while it still is (it may be retried)."""
-        entries = self._read(select(Purge.id, Purge.uuid, Purge.s3Key, Purge.rowDeleted).order_by(Purge.id).limit(200))
+        entries = self.database.rows(
+            select(Purge.id, Purge.uuid, Purge.s3Key, Purge.rowDeleted).order_by(Purge.id).limit(200))
         for purge_id, uuid, s3_key, row_deleted in entries:
             if row_deleted:
                 if s3_key and not all([self.delete_object(uuid, s3_key),
@@ -142,7 +136,7 @@ class Publisher:
                 removed = self.settings.remove_download_files(uuid)
                 log.info("download=%s purged: files %s, S3 object %s", uuid, removed or "none", s3_key or "none")
             else:
-                status = self._read(select(Download.status).where(Download.uuid == uuid))
+                status = self.database.rows(select(Download.status).where(Download.uuid == uuid))
                 if status and status[0][0] in (DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED):
                     removed = self.settings.remove_download_files(uuid)
                     if removed:
@@ -154,7 +148,7 @@ class Publisher:
             return
         self.next_sweep = time.monotonic() + min(60.0, max(1.0, self.retention.total_seconds() / 4))
         cutoff = utcnow() - self.retention
-        expired = self._read(select(Download.uuid, Download.status).where(
+        expired = self.database.rows(select(Download.uuid, Download.status).where(
             Download.status.in_(FINISHED_STATUSES), Download.finishedAt < cutoff).order_by(Download.id).limit(200))
         for uuid, status in expired:
             reply = self.requester.request_until_committed(bus.DeleteDownload(uuid=uuid, onlyIfFinished=True))
@@ -193,7 +187,7 @@ class Publisher:
                     continue
         if not candidates:
             return
-        owners = dict(self._read(select(Download.uuid, Download.status)
+        owners = dict(self.database.rows(select(Download.uuid, Download.status)
                                  .where(Download.uuid.in_({uuid for _, uuid, _ in candidates}))))
         for path, uuid, partial in candidates:
             status = owners.get(uuid)

@@ -85,22 +85,16 @@ class WebhookSender:
         self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
         self.requester = bus.Requester(settings)  # not shared with the publisher's work thread
 
-    def _read(self, statement):
-        session = self.database.session()
-        if session is None:
-            return []
-        with session:
-            return session.execute(statement).all()
-
     def due(self) -> list:
         now = datetime.now(timezone.utc)
-        return self._read(select(WebhookDelivery.id, WebhookDelivery.uuid, WebhookDelivery.callbackURL,
+        return self.database.rows(select(WebhookDelivery.id, WebhookDelivery.uuid, WebhookDelivery.callbackURL,
                                  WebhookDelivery.body, WebhookDelivery.attempts)
                           .where(WebhookDelivery.state == "pending", WebhookDelivery.nextAttemptAt <= now)
                           .order_by(WebhookDelivery.nextAttemptAt, WebhookDelivery.id).limit(BATCH))
 
     def seconds_until_next(self) -> float:
-        rows = self._read(select(func.min(WebhookDelivery.nextAttemptAt)).where(WebhookDelivery.state == "pending"))
+        rows = self.database.rows(
+            select(func.min(WebhookDelivery.nextAttemptAt)).where(WebhookDelivery.state == "pending"))
         if not rows or rows[0][0] is None:
             return POLL_SECONDS
         next_at = rows[0][0].replace(tzinfo=timezone.utc)

@@ -68,6 +68,9 @@ describe('Subscriptions', () => {
   it('says when there are none', async () => {
     await listed([]);
     expect(text(byTestId(fixture, 'subscriptions-empty'))).toBe('No subscriptions yet.');
+    byTestId<HTMLButtonElement>(fixture, 'refresh-subscriptions')!.click();
+    await listed([FEED]);
+    expect(allByTestId(fixture, 'subscription-row')).toHaveLength(1);
   });
 
   it('adds a subscription with the schedule and parameters given, then lists again', async () => {

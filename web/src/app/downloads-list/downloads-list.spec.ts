@@ -265,7 +265,11 @@ describe('DownloadsList', () => {
     ).toContain('Search title or URL');
     search.value = '  cats ';
     search.form!.requestSubmit();
-    expectList('10080', 'false', { downloadStatus: 'FAILED', search: 'cats' }).flush({
+    expectList('10080', 'false', {
+      downloadStatus: 'FAILED',
+      search: 'cats',
+      topLevelOnly: null,
+    }).flush({
       downloads: [],
     });
     await fixture.whenStable();
@@ -273,7 +277,11 @@ describe('DownloadsList', () => {
 
     period.value = 'custom';
     period.dispatchEvent(new Event('change'));
-    expectList('120', 'false', { downloadStatus: 'FAILED', search: 'cats' }).flush({
+    expectList('120', 'false', {
+      downloadStatus: 'FAILED',
+      search: 'cats',
+      topLevelOnly: null,
+    }).flush({
       downloads: [],
     });
     await fixture.whenStable();
@@ -298,7 +306,7 @@ describe('DownloadsList', () => {
     vi.advanceTimersByTime(399);
     http.expectNone('api/listDownloads');
     vi.advanceTimersByTime(1);
-    expectList(ALL, 'false', { search: 'dog' }).flush({ downloads: [] });
+    expectList(ALL, 'false', { search: 'dog', topLevelOnly: null }).flush({ downloads: [] });
   });
 
   it('pages with the token the server gives, appending the next page', async () => {
@@ -1000,6 +1008,11 @@ describe('DownloadsList', () => {
       });
       await fixture.whenStable();
       expect(text(byTestId(fixture, 'playlist-counts'))).toBe('3 videos, 2 completed, 1 failed');
+      streams[0].send({ downloadUUID: 'uuid-entry-2', downloadStatus: 'PENDING', deleted: true });
+      await fixture.whenStable();
+      expect(allByTestId(fixture, 'child-row').map((r) => r.getAttribute('data-uuid'))).toEqual([
+        'uuid-entry-1',
+      ]);
       http.expectNone((r) => r.url === 'api/listDownloads'); // all applied in place
     });
 

@@ -237,6 +237,14 @@ export class DownloadsList implements OnInit, OnDestroy {
     const index = items.findIndex((d) => d.downloadUUID === change.downloadUUID);
     if (change.deleted) {
       if (index >= 0) this.show(items.filter((_, i) => i !== index));
+      const parent = this.parentOf.get(change.downloadUUID);
+      const entries = parent ? this.children().get(parent) : undefined;
+      if (parent && entries) {
+        this.setChildren(
+          parent,
+          entries.filter((d) => d.downloadUUID !== change.downloadUUID),
+        );
+      }
       return;
     }
     if (change.parentDownloadUUID)
@@ -380,7 +388,8 @@ export class DownloadsList implements OnInit, OnDestroy {
       onlyShowOngoingDownloads: status === 'ongoing',
       downloadStatus: KNOWN_STATUSES.has(status) ? (status as KnownDownloadStatus) : null,
       search: this.search() || null,
-      topLevelOnly: true,
+      // a search finds videos inside playlists too; otherwise they are shown under their playlist
+      topLevelOnly: !this.search(),
       pageToken,
       maxResults,
     };

@@ -60,6 +60,21 @@ def test_a_page_with_several_videos_is_a_playlist(stack, media):
     assert [entry["downloadStatus"] for entry in children(stack, parent)] == ["COMPLETED"] * 3
 
 
+def test_list_downloads_filters_a_playlists_entries_and_the_top_level(stack, media):
+    parent = start_playlist(stack, f"{media.url}/videos.html?n=2&case=filter", 5)
+    single = start_playlist(stack, f"{media.url}/clip.mp4?case=filter-single", None)
+    final(stack, parent), final(stack, single)
+    entries = stack.downloads(overLastPeriodDurationInMinutes=100000, parentDownloadUUID=parent)
+    assert sorted(entry["downloadUUID"] for entry in entries) == \
+        sorted(entry["downloadUUID"] for entry in children(stack, parent)) and len(entries) == 2
+    top = stack.downloads(overLastPeriodDurationInMinutes=100000, topLevelOnly="true")
+    assert {parent, single} <= {item["downloadUUID"] for item in top}
+    assert all(item.get("parentDownloadUUID") is None for item in top)
+    assert stack.downloads(overLastPeriodDurationInMinutes=100000, parentDownloadUUID=single) == []
+    too_long = requests.get(f"{stack.api}/api/listDownloads", params={"parentDownloadUUID": "x" * 65}, timeout=30)
+    assert too_long.status_code == 418 and too_long.json()["errorCode"] == "invalidParameters"
+
+
 def test_a_url_that_is_not_a_playlist_is_downloaded_as_one_video(stack, media):
     uuid = start_playlist(stack, f"{media.url}/clip.mp4?case=single", 5)
     item = final(stack, uuid)

@@ -337,3 +337,90 @@ def test_live_updates_follow_a_download_without_refresh(browser, stack, media):
     expect(page.get_by_test_id("announcement")).to_contain_text("Finished: clip")
     assert_accessible(page, "live-updates")
     context.close()
+
+
+@WIDTHS
+def test_a_playlist_is_one_row_that_expands_to_its_videos(browser, stack, media, size):
+    context, page = open_page(browser, stack, size)
+    page.get_by_test_id("video-url").fill(f"{media.url}/feed.rss?items=3&case=ui-{size[0]}")
+    page.get_by_label("Playlist: at most N videos").fill("2")
+    page.get_by_test_id("submit-download").click()
+    created = page.get_by_test_id("created-uuid")
+    expect(created).to_contain_text("-", timeout=15000)
+    uuid = created.inner_text().strip()
+    row = row_of(page, uuid)
+    refresh_until(page, lambda: "COMPLETED" in row.get_by_test_id("status").inner_text(), "the playlist to complete",
+                  timeout=90)
+    expect(row.get_by_test_id("title")).to_have_text("Test feed")
+    expect(row.get_by_test_id("playlist-counts")).to_have_text("2 videos, 2 completed")
+    entries = stack.downloads(overLastPeriodDurationInMinutes=100000, parentDownloadUUID=uuid)
+    assert len(entries) == 2
+    for entry in entries:  # no top-level row of their own
+        expect(row_of(page, entry["downloadUUID"])).to_have_count(0)
+
+    expand = row.get_by_test_id("expand-playlist")
+    expect(expand).to_have_accessible_name("Show the videos of the playlist Test feed")
+    expect(expand).to_have_attribute("aria-expanded", "false")
+    expand.click()
+    expect(expand).to_have_attribute("aria-expanded", "true")
+    expect(expand).to_have_accessible_name("Hide the videos of the playlist Test feed")
+    children = page.locator(f'[data-testid="child-row"][data-parent="{uuid}"]')
+    expect(children).to_have_count(2, timeout=10000)
+    assert sorted(children.evaluate_all("rows => rows.map(r => r.dataset.uuid)")) == \
+        sorted(entry["downloadUUID"] for entry in entries)
+    first = children.first
+    expect(first.get_by_test_id("status")).to_have_text("COMPLETED")
+    first.get_by_test_id("links-button").click()
+    child_uuid = first.get_attribute("data-uuid")
+    expect(first.get_by_test_id("public-url-HTTPS")).to_have_value(
+        f"{stack.https}/videodownloader/{child_uuid}.mp4", timeout=10000)
+    assert_accessible(page, "playlist-expanded")
+    expand.click()
+    expect(children).to_have_count(0)
+    context.close()
+
+
+@WIDTHS
+def test_subscriptions_are_added_checked_now_and_deleted(browser, stack, media, size):
+    context, page = open_page(browser, stack, size)
+    feed = f"{media.url}/feed.rss?items=2&case=sub-ui-{size[0]}"
+    page.get_by_label("Playlist, channel or feed URL").fill(feed)
+    page.get_by_label("Check every N minutes").fill("60")
+    page.get_by_label("At most N videos per check").fill("5")
+    page.get_by_test_id("add-subscription").click()
+    expect(page.get_by_test_id("subscription-message")).to_contain_text(f"Subscribed to {feed}")
+    expect(page.get_by_label("Playlist, channel or feed URL")).to_be_focused()
+    row = page.get_by_test_id("subscription-row").filter(has_text=feed)
+    expect(row).to_have_count(1)
+    expect(row.get_by_test_id("subscription-schedule")).to_have_text("every 60 minutes, at most 5 per check")
+
+    def seen_both():  # the first check is queued at once
+        page.get_by_test_id("refresh-subscriptions").click()
+        return row.get_by_test_id("subscription-seen").inner_text().strip() == "2"
+    wait_for(seen_both, timeout=90, interval=0.5, message="the first check to see both entries")
+    expect(row.get_by_test_id("subscription-last-check").locator("time")).to_have_count(1)
+    expect(row.get_by_test_id("subscription-next-check").locator("time")).to_have_count(1)
+    before = row.get_by_test_id("subscription-last-check").locator("time").get_attribute("datetime")
+
+    check = row.get_by_role("button", name=f"Check now {feed}")
+    check.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("subscription-message")).to_have_text(f"Check of {feed} queued.")
+    expect(row.get_by_test_id("subscription-last-check").locator("time")).not_to_have_attribute(
+        "datetime", before, timeout=10000)
+    expect(check).to_be_focused()
+    assert_accessible(page, "subscriptions")
+
+    questions = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    row.get_by_role("button", name=f"Delete the subscription to {feed}").click()
+    expect(row).to_have_count(0, timeout=10000)
+    assert feed in questions[0]
+    listed = requests.get(f"{stack.api}/api/listSubscriptions", timeout=30).json()["subscriptions"]
+    assert feed not in [subscription["url"] for subscription in listed]
+    expect(page.locator("#subscriptions-heading")).to_be_focused()
+    context.close()
+
+    context, page = open_page(browser, stack, size, color_scheme="dark")
+    assert_accessible(page, "subscriptions-dark")
+    context.close()

@@ -444,6 +444,10 @@ def create_app(settings: Settings) -> OpenAPI:
             statement = statement.where(Download.status.in_(ONGOING_STATUSES))
         if query.downloadStatus is not None:
             statement = statement.where(Download.status == query.downloadStatus)
+        if query.parentDownloadUUID is not None:
+            statement = statement.where(Download.parentDownloadUUID == query.parentDownloadUUID)
+        if query.topLevelOnly:
+            statement = statement.where(Download.parentDownloadUUID.is_(None))
         if query.pageToken is not None:
             created, row_id = parse_page_token(query.pageToken)
             # "<=" first, so that SQLite walks the createdAt index from the token on instead of scanning

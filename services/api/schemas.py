@@ -74,6 +74,10 @@ class ListDownloadsQuery(BaseModel):
     search: str | None = Field(None, min_length=1, max_length=200,
                                description="Only downloads whose URL (or title, when known) contains this text, "
                                            "case-insensitive")
+    parentDownloadUUID: str | None = Field(None, min_length=1, max_length=64,
+                                           description="Only the entries of this PLAYLIST download")
+    topLevelOnly: bool = Field(False, description="Only downloads without a parent (videos and playlists, not "
+                                                  "playlist entries)")
     pageToken: str | None = Field(None, max_length=200,
                                   description="nextPageToken of the previous answer: the page after it, with the same "
                                               "filters (stable while downloads are added). Invalid: invalidPageToken")

@@ -18,6 +18,7 @@ describe('App', () => {
       'Video downloader',
     );
     http.expectOne((r) => r.url === 'api/listDownloads').flush({ downloads: [] });
+    http.expectOne('api/listSubscriptions').flush({ subscriptions: [] });
     await fixture.whenStable();
 
     typeInto(byTestId<HTMLInputElement>(fixture, 'video-url')!, 'https://example.com/v/1');

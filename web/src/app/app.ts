@@ -2,10 +2,11 @@ import { Component, inject, viewChild } from '@angular/core';
 import { DownloadForm } from './download-form/download-form';
 import { DownloadsList } from './downloads-list/downloads-list';
 import { StatusAnnouncer } from './status-announcer';
+import { Subscriptions } from './subscriptions/subscriptions';
 
 @Component({
   selector: 'app-root',
-  imports: [DownloadForm, DownloadsList],
+  imports: [DownloadForm, DownloadsList, Subscriptions],
   templateUrl: './app.html',
 })
 export class App {

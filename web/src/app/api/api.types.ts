@@ -10,6 +10,8 @@ export interface InitiateDownloadRequest {
   ytdlpCLIParameters?: string;
   /** A preset id from listPresets. */
   preset?: string;
+  /** A playlist or channel URL: at most this many of its videos (absent: a single video). */
+  playlistMaxItems?: number;
 }
 
 export interface InitiateDownloadResponse {
@@ -41,6 +43,14 @@ export interface DownloadItem {
   errorCode?: string | null;
   errorDetail?: string | null;
   retryable?: boolean | null;
+  // Playlists (issue 19): a PLAYLIST is the parent of its entries' downloads.
+  downloadKind?: 'VIDEO' | 'PLAYLIST' | (string & {}) | null;
+  parentDownloadUUID?: string | null;
+  playlistMaxItems?: number | null;
+  childrenTotal?: number | null;
+  childrenCompleted?: number | null;
+  childrenFailed?: number | null;
+  subscriptionUUID?: string | null;
 }
 
 export interface ListDownloadsResponse {
@@ -122,6 +132,34 @@ export interface ListDownloadsQuery {
   search?: string | null;
   pageToken?: string | null;
   maxResults?: number | null;
+  /** Only the entries of this playlist. */
+  parentDownloadUUID?: string | null;
+  /** Only downloads without a parent (playlist entries are shown under their playlist). */
+  topLevelOnly?: boolean | null;
+}
+
+export interface CreateSubscriptionRequest {
+  url: string;
+  checkEveryMinutes: number;
+  maxItemsPerCheck: number;
+  ytdlpCLIParameters?: string;
+}
+
+export interface SubscriptionItem {
+  subscriptionUUID: string;
+  url: string;
+  checkEveryMinutes: number;
+  maxItemsPerCheck: number;
+  ytdlpCLIParameters?: string[] | null;
+  createdAt: string;
+  lastCheckAt?: string | null;
+  lastCheckDownloadUUID?: string | null;
+  nextCheckAt?: string | null;
+  entriesSeen?: number | null;
+}
+
+export interface ListSubscriptionsResponse {
+  subscriptions: SubscriptionItem[];
 }
 
 /** Normalised error: every API refusal is HTTP 418 with {errorCode, errorMessage}. */

@@ -11,7 +11,9 @@ import {
   DownloadActionRequest,
   InitiateDownloadRequest,
   InitiateDownloadResponse,
+  CreateSubscriptionRequest,
   ListDownloadsQuery,
+  ListSubscriptionsResponse,
   ListDownloadsResponse,
   PublicURLResponse,
   PublicURLType,
@@ -40,6 +42,9 @@ export class DownloadApiService {
     if (query.search) params = params.set('search', query.search);
     if (query.pageToken) params = params.set('pageToken', query.pageToken);
     if (query.maxResults) params = params.set('maxResults', String(query.maxResults));
+    if (query.parentDownloadUUID)
+      params = params.set('parentDownloadUUID', query.parentDownloadUUID);
+    if (query.topLevelOnly) params = params.set('topLevelOnly', 'true');
     return this.http.get<ListDownloadsResponse>(`${API_BASE}/listDownloads`, { params });
   }
 
@@ -79,5 +84,27 @@ export class DownloadApiService {
   retryDownload(downloadUUID: string): Observable<RetryDownloadResponse> {
     const body: DownloadActionRequest = { videoDownloadUUID: downloadUUID };
     return this.http.post<RetryDownloadResponse>(`${API_BASE}/retryDownload`, body);
+  }
+
+  createSubscription(request: CreateSubscriptionRequest): Observable<{ subscriptionUUID: string }> {
+    return this.http.post<{ subscriptionUUID: string }>(`${API_BASE}/createSubscription`, request);
+  }
+
+  listSubscriptions(): Observable<ListSubscriptionsResponse> {
+    return this.http.get<ListSubscriptionsResponse>(`${API_BASE}/listSubscriptions`);
+  }
+
+  deleteSubscription(subscriptionUUID: string): Observable<unknown> {
+    return this.http.post(`${API_BASE}/deleteSubscription`, { subscriptionUUID });
+  }
+
+  /** Queues a check at once; answers the check's (PLAYLIST) downloadUUID. */
+  checkSubscriptionNow(
+    subscriptionUUID: string,
+  ): Observable<{ subscriptionUUID: string; downloadUUID: string }> {
+    return this.http.post<{ subscriptionUUID: string; downloadUUID: string }>(
+      `${API_BASE}/checkSubscriptionNow`,
+      { subscriptionUUID },
+    );
   }
 }

@@ -163,6 +163,30 @@ describe('DownloadForm', () => {
     await fixture.whenStable();
   });
 
+  it('sends "Playlist: at most N videos" as playlistMaxItems, and refuses a number out of range', async () => {
+    const field = byTestId<HTMLInputElement>(fixture, 'playlist-max-items')!;
+    expect(text(document.querySelector(`label[for="${field.id}"]`))).toBe(
+      'Playlist: at most N videos (optional)',
+    );
+    fill('https://example.com/feed.rss');
+    typeInto(field, '0');
+    await submit();
+    http.expectNone('api/initiateDownload');
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(text(byTestId(fixture, 'playlist-max-items-error'))).toContain('from 1 to 10000');
+
+    typeInto(field, '25');
+    await submit();
+    answerOngoing('https://example.com/feed.rss');
+    const req = http.expectOne('api/initiateDownload');
+    expect(req.request.body).toEqual({
+      videoURL: 'https://example.com/feed.rss',
+      playlistMaxItems: 25,
+    });
+    req.flush({ downloadUUID: 'u-1' });
+    await fixture.whenStable();
+  });
+
   it('shows forbiddenYtdlpParameter next to the parameters field', async () => {
     fill('https://example.com/v/1', '--exec rm');
     await submit();

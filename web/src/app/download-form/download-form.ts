@@ -10,6 +10,7 @@ import { shortUuid } from '../row-actions/row-actions';
 /** listDownloads's search is at most this long; the exact URL is compared here. */
 const SEARCH_MAX = 200;
 const ALL_TIME_MINUTES = 10 * 365 * 24 * 60;
+const MAX_PLAYLIST_ITEMS = 10000; // initiateDownload's limit
 
 const URL_ERROR_CODES = new Set(['invalidVideoURL']);
 const PARAMS_ERROR_CODES = new Set([
@@ -47,6 +48,9 @@ export class DownloadForm {
   protected readonly paramsError = signal<string | null>(null);
   protected readonly formError = signal<string | null>(null);
   protected readonly preset = signal('');
+  /** The playlist field's text: empty for a single video. */
+  protected readonly playlistMaxItems = signal('');
+  protected readonly playlistError = signal<string | null>(null);
   protected readonly presets = toSignal(
     this.api.presets$.pipe(
       map((answer) => answer.presets),
@@ -94,6 +98,11 @@ export class DownloadForm {
     this.paramsError.set(null);
   }
 
+  protected onPlaylistInput(event: Event): void {
+    this.playlistMaxItems.set((event.target as HTMLInputElement).value);
+    this.playlistError.set(null);
+  }
+
   protected submit(event: Event): void {
     event.preventDefault();
     if (this.sending()) return;
@@ -101,6 +110,7 @@ export class DownloadForm {
     this.urlError.set(null);
     this.paramsError.set(null);
     this.formError.set(null);
+    this.playlistError.set(null);
 
     const videoURL = this.videoURL().trim();
     if (!videoURL) {
@@ -118,6 +128,18 @@ export class DownloadForm {
     const request: InitiateDownloadRequest = { videoURL };
     if (params) request.ytdlpCLIParameters = params;
     if (this.preset()) request.preset = this.preset();
+    const playlistText = this.playlistMaxItems().trim();
+    if (playlistText) {
+      const maxItems = Number(playlistText);
+      if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > MAX_PLAYLIST_ITEMS) {
+        this.playlistError.set(
+          `Enter a whole number from 1 to ${MAX_PLAYLIST_ITEMS}, or leave it empty for a single video.`,
+        );
+        this.focus('playlist-max-items');
+        return;
+      }
+      request.playlistMaxItems = maxItems;
+    }
     this.sending.set(true);
     this.createdUUID.set(null);
     const accepted = this.duplicateAcceptedFor === videoURL;

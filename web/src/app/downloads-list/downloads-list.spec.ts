@@ -102,6 +102,8 @@ describe('DownloadsList', () => {
       downloadStatus: null,
       search: null,
       pageToken: null,
+      topLevelOnly: 'true', // a playlist's entries are shown under it, not as rows of their own
+      parentDownloadUUID: null,
       ...extra,
     };
     return http.expectOne(
@@ -263,7 +265,11 @@ describe('DownloadsList', () => {
     ).toContain('Search title or URL');
     search.value = '  cats ';
     search.form!.requestSubmit();
-    expectList('10080', 'false', { downloadStatus: 'FAILED', search: 'cats' }).flush({
+    expectList('10080', 'false', {
+      downloadStatus: 'FAILED',
+      search: 'cats',
+      topLevelOnly: null,
+    }).flush({
       downloads: [],
     });
     await fixture.whenStable();
@@ -271,7 +277,11 @@ describe('DownloadsList', () => {
 
     period.value = 'custom';
     period.dispatchEvent(new Event('change'));
-    expectList('120', 'false', { downloadStatus: 'FAILED', search: 'cats' }).flush({
+    expectList('120', 'false', {
+      downloadStatus: 'FAILED',
+      search: 'cats',
+      topLevelOnly: null,
+    }).flush({
       downloads: [],
     });
     await fixture.whenStable();
@@ -296,7 +306,7 @@ describe('DownloadsList', () => {
     vi.advanceTimersByTime(399);
     http.expectNone('api/listDownloads');
     vi.advanceTimersByTime(1);
-    expectList(ALL, 'false', { search: 'dog' }).flush({ downloads: [] });
+    expectList(ALL, 'false', { search: 'dog', topLevelOnly: null }).flush({ downloads: [] });
   });
 
   it('pages with the token the server gives, appending the next page', async () => {
@@ -850,20 +860,31 @@ describe('DownloadsList', () => {
     expect(streams[0].url).toBe('api/events');
     expectList(ALL, 'false').flush({ downloads: SAMPLE }); // current state first
 
-    streams[0].send({ downloadUUID: 'uuid-downloading', downloadStatus: 'DOWNLOADING', progress: 77 });
+    streams[0].send({
+      downloadUUID: 'uuid-downloading',
+      downloadStatus: 'DOWNLOADING',
+      progress: 77,
+    });
     await fixture.whenStable();
     expect(text(row('uuid-downloading'))).toContain('77');
 
-    streams[0].send({ ...SAMPLE[0], downloadStatus: 'COMPLETED', progress: 100, fileName: 'a.mp4' });
+    streams[0].send({
+      ...SAMPLE[0],
+      downloadStatus: 'COMPLETED',
+      progress: 100,
+      fileName: 'a.mp4',
+    });
     await fixture.whenStable();
-    expect(text(row('uuid-downloading').querySelector('[data-testid="status"]')!)).toContain('COMPLETED');
+    expect(text(row('uuid-downloading').querySelector('[data-testid="status"]')!)).toContain(
+      'COMPLETED',
+    );
     expect(TestBed.inject(StatusAnnouncer).message()).toMatch(/^Finished: /);
 
     streams[0].send({ downloadUUID: 'uuid-failed', downloadStatus: 'FAILED', deleted: true });
     await fixture.whenStable();
-    expect(allByTestId(fixture, 'download-row').map((r) => r.getAttribute('data-uuid'))).not.toContain(
-      'uuid-failed',
-    );
+    expect(
+      allByTestId(fixture, 'download-row').map((r) => r.getAttribute('data-uuid')),
+    ).not.toContain('uuid-failed');
 
     vi.useFakeTimers();
     streams[0].send({ downloadUUID: 'uuid-new', downloadStatus: 'PENDING' }); // not shown: load again
@@ -876,5 +897,137 @@ describe('DownloadsList', () => {
     await fixture.whenStable();
     expect(streams[0].closed).toBe(true);
   });
-});
 
+  describe('playlists', () => {
+    const PLAYLIST = item({
+      downloadUUID: 'uuid-playlist',
+      downloadStatus: 'DOWNLOADING',
+      downloadKind: 'PLAYLIST',
+      videoTitle: 'Test feed',
+      videoURL: 'https://example.com/feed.rss',
+      childrenTotal: 3,
+      childrenCompleted: 1,
+      childrenFailed: 1,
+    });
+    const entry = (n: number, status: string) =>
+      item({
+        downloadUUID: `uuid-entry-${n}`,
+        downloadStatus: status,
+        videoTitle: `Entry ${n}`,
+        parentDownloadUUID: 'uuid-playlist',
+        fileName: status === 'COMPLETED' ? `e${n}.mp4` : null,
+      });
+
+    function expectChildren(): TestRequest {
+      return http.expectOne(
+        (r) =>
+          r.url === 'api/listDownloads' &&
+          r.params.get('parentDownloadUUID') === 'uuid-playlist' &&
+          r.params.get('overLastPeriodDurationInMinutes') === ALL &&
+          !r.params.has('topLevelOnly'),
+      );
+    }
+
+    it('shows a playlist as one row with its counts that expands to its entries, asked for by parent', async () => {
+      expectList(ALL, 'false').flush({ downloads: [PLAYLIST, SAMPLE[1]] });
+      await fixture.whenStable();
+      expect(allByTestId(fixture, 'download-row')).toHaveLength(2);
+      expect(allByTestId(fixture, 'child-row')).toHaveLength(0);
+      expect(text(row('uuid-playlist'))).toContain('Test feed');
+      expect(text(byTestId(fixture, 'playlist-counts'))).toBe('3 videos, 1 completed, 1 failed');
+      expect(text(row('uuid-playlist'))).toContain('Each video has its own links');
+
+      const expand = byTestId<HTMLButtonElement>(fixture, 'expand-playlist')!;
+      expect(expand.getAttribute('aria-expanded')).toBe('false');
+      expect(text(expand)).toBe('▸ Show the videos of the playlist Test feed');
+      expand.click();
+      await fixture.whenStable();
+      expect(expand.getAttribute('aria-expanded')).toBe('true');
+      expect(text(byTestId(fixture, 'children-state'))).toContain(
+        'Loading the videos of Test feed',
+      );
+      // newest first from the server: shown in playlist order
+      expectChildren().flush({
+        downloads: [entry(3, 'FAILED'), entry(2, 'DOWNLOADING'), entry(1, 'COMPLETED')],
+      });
+      await fixture.whenStable();
+      const children = allByTestId(fixture, 'child-row');
+      expect(children.map((r) => r.getAttribute('data-uuid'))).toEqual([
+        'uuid-entry-1',
+        'uuid-entry-2',
+        'uuid-entry-3',
+      ]);
+      // right under their playlist, before the next top-level row
+      const rows = Array.from(
+        (fixture.nativeElement as HTMLElement).querySelectorAll('tbody > tr'),
+      );
+      expect(rows.map((r) => r.getAttribute('data-uuid'))).toEqual([
+        'uuid-playlist',
+        'uuid-entry-1',
+        'uuid-entry-2',
+        'uuid-entry-3',
+        'uuid-completed',
+      ]);
+      expect(text(children[0])).toContain('Entry 1');
+      expect(children[0].querySelector('app-link-panel')).not.toBeNull();
+      expect(children[0].querySelector('[data-testid="expand-playlist"]')).toBeNull();
+      expect(children[2].querySelector('[data-testid="row-actions"]')).not.toBeNull();
+
+      expand.click();
+      await fixture.whenStable();
+      expect(expand.getAttribute('aria-expanded')).toBe('false');
+      expect(allByTestId(fixture, 'child-row')).toHaveLength(0);
+    });
+
+    it("loads an expanded playlist's entries again with the list, and live changes update an entry in place", async () => {
+      expectList(ALL, 'false').flush({ downloads: [PLAYLIST] });
+      await fixture.whenStable();
+      byTestId<HTMLButtonElement>(fixture, 'expand-playlist')!.click();
+      expectChildren().flush({ downloads: [entry(2, 'PENDING'), entry(1, 'DOWNLOADING')] });
+      await fixture.whenStable();
+
+      byTestId<HTMLButtonElement>(fixture, 'live-updates')!.click();
+      await fixture.whenStable();
+      expectList(ALL, 'false').flush({ downloads: [PLAYLIST] });
+      expectChildren().flush({ downloads: [entry(2, 'PENDING'), entry(1, 'DOWNLOADING')] });
+      await fixture.whenStable();
+
+      streams[0].send({
+        downloadUUID: 'uuid-entry-1',
+        downloadStatus: 'DOWNLOADING',
+        progress: 64,
+      });
+      await fixture.whenStable();
+      const first = allByTestId(fixture, 'child-row')[0];
+      expect(first.getAttribute('data-uuid')).toBe('uuid-entry-1');
+      expect(text(first.querySelector('[data-testid="progress-text"]'))).toBe('64%');
+      streams[0].send({
+        downloadUUID: 'uuid-playlist',
+        downloadStatus: 'DOWNLOADING',
+        childrenCompleted: 2,
+      });
+      await fixture.whenStable();
+      expect(text(byTestId(fixture, 'playlist-counts'))).toBe('3 videos, 2 completed, 1 failed');
+      streams[0].send({ downloadUUID: 'uuid-entry-2', downloadStatus: 'PENDING', deleted: true });
+      await fixture.whenStable();
+      expect(allByTestId(fixture, 'child-row').map((r) => r.getAttribute('data-uuid'))).toEqual([
+        'uuid-entry-1',
+      ]);
+      http.expectNone((r) => r.url === 'api/listDownloads'); // all applied in place
+    });
+
+    it("says when a playlist's entries cannot be loaded", async () => {
+      expectList(ALL, 'false').flush({ downloads: [PLAYLIST] });
+      await fixture.whenStable();
+      byTestId<HTMLButtonElement>(fixture, 'expand-playlist')!.click();
+      expectChildren().flush(
+        { errorCode: 'serviceUnavailable', errorMessage: 'the database cannot be read right now' },
+        TEAPOT,
+      );
+      await fixture.whenStable();
+      expect(text(byTestId(fixture, 'children-state'))).toBe(
+        'Could not load its videos: the database cannot be read right now',
+      );
+    });
+  });
+});

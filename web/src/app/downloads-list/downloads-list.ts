@@ -9,6 +9,7 @@ import {
   inject,
   signal,
 } from '@angular/core';
+import { NgTemplateOutlet } from '@angular/common';
 import { Subscription } from 'rxjs';
 import { DownloadApiService } from '../api/download-api.service';
 import {
@@ -89,6 +90,9 @@ function listNames(items: readonly DownloadItem[]): string {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0];
 }
 
+/** A playlist's entries asked for at once when it is expanded (initiateDownload allows 10000). */
+const MAX_CHILDREN_ROWS = 1000;
+
 /** Live updates: new rows (or a `reload`) are fetched once a burst of events has passed. */
 const LIVE_RELOAD_DELAY_MS = 300;
 const FINAL_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -106,7 +110,7 @@ function withoutNulls(fields: Partial<DownloadItem>): Partial<DownloadItem> {
 
 @Component({
   selector: 'app-downloads-list',
-  imports: [LinkPanel, RowActions],
+  imports: [LinkPanel, RowActions, NgTemplateOutlet],
   templateUrl: './downloads-list.html',
 })
 export class DownloadsList implements OnInit, OnDestroy {
@@ -138,6 +142,11 @@ export class DownloadsList implements OnInit, OnDestroy {
 
   /** Following /api/events: off by default (manual refresh stays the default). */
   protected readonly live = signal(false);
+
+  /** Playlists shown expanded, and the entries loaded for each (absent: still loading). */
+  protected readonly expanded = signal<ReadonlySet<string>>(new Set());
+  protected readonly children = signal<ReadonlyMap<string, DownloadItem[]>>(new Map());
+  protected readonly childrenError = signal<ReadonlyMap<string, string>>(new Map());
 
   protected readonly selected = signal<ReadonlySet<string>>(new Set());
   protected readonly bulkBusy = signal<BulkAction | null>(null);
@@ -184,6 +193,9 @@ export class DownloadsList implements OnInit, OnDestroy {
   protected readonly shortUuid = shortUuid;
 
   private request?: Subscription;
+  private readonly childRequests = new Map<string, Subscription>();
+  /** Entries seen in full events, with their playlist: their later changes matter only while it is expanded. */
+  private readonly parentOf = new Map<string, string>();
   private bulkRequest?: Subscription;
   private liveEvents?: Subscription;
   private liveReload?: ReturnType<typeof setTimeout>;
@@ -199,6 +211,7 @@ export class DownloadsList implements OnInit, OnDestroy {
     this.request?.unsubscribe();
     this.bulkRequest?.unsubscribe();
     this.liveEvents?.unsubscribe();
+    this.childRequests.forEach((r) => r.unsubscribe());
     clearTimeout(this.searchTimer);
     clearTimeout(this.liveReload);
   }
@@ -224,8 +237,20 @@ export class DownloadsList implements OnInit, OnDestroy {
     const index = items.findIndex((d) => d.downloadUUID === change.downloadUUID);
     if (change.deleted) {
       if (index >= 0) this.show(items.filter((_, i) => i !== index));
+      const parent = this.parentOf.get(change.downloadUUID);
+      const entries = parent ? this.children().get(parent) : undefined;
+      if (parent && entries) {
+        this.setChildren(
+          parent,
+          entries.filter((d) => d.downloadUUID !== change.downloadUUID),
+        );
+      }
       return;
     }
+    if (change.parentDownloadUUID)
+      this.parentOf.set(change.downloadUUID, change.parentDownloadUUID);
+    const parent = change.parentDownloadUUID ?? this.parentOf.get(change.downloadUUID);
+    if (index < 0 && parent && this.applyChildChange(parent, change)) return;
     if (index < 0) {
       // seen running through the stream: its end is news, even if the list first shows it finished
       if (!FINAL_STATUSES.has(change.downloadStatus)) this.announcer.expect(change.downloadUUID);
@@ -237,6 +262,20 @@ export class DownloadsList implements OnInit, OnDestroy {
     updated[index] = { ...items[index], ...withoutNulls(fields) } as DownloadItem;
     this.show(updated);
     this.lastRefresh.set(new Date());
+  }
+
+  /** A playlist entry's change: applied to its row when the playlist is expanded; true when handled. */
+  private applyChildChange(parent: string, change: DownloadChange): boolean {
+    if (!this.expanded().has(parent)) return true; // its playlist's own change brings the counts
+    const entries = this.children().get(parent);
+    const index = entries?.findIndex((d) => d.downloadUUID === change.downloadUUID) ?? -1;
+    if (!entries || index < 0) return false;
+    const { deleted: _deleted, ...fields } = change;
+    const updated = [...entries];
+    updated[index] = { ...entries[index], ...withoutNulls(fields) } as DownloadItem;
+    this.setChildren(parent, updated);
+    this.lastRefresh.set(new Date());
+    return true;
   }
 
   private reloadSoon(): void {
@@ -260,10 +299,82 @@ export class DownloadsList implements OnInit, OnDestroy {
     this.announcer.observe(items);
     const present = new Set(items.map((i) => i.downloadUUID));
     this.selected.update((s) => new Set([...s].filter((uuid) => present.has(uuid))));
+    this.expanded.update((s) => new Set([...s].filter((uuid) => present.has(uuid))));
+  }
+
+  // ---- Playlists ----
+
+  protected isPlaylist(item: DownloadItem): boolean {
+    return item.downloadKind === 'PLAYLIST';
+  }
+
+  protected isExpanded(uuid: string): boolean {
+    return this.expanded().has(uuid);
+  }
+
+  protected childrenOf(uuid: string): DownloadItem[] | undefined {
+    return this.children().get(uuid);
+  }
+
+  /** "2 of 3 completed, 1 failed": a playlist's counts. */
+  protected playlistCounts(item: DownloadItem): string {
+    const total = item.childrenTotal ?? 0;
+    const failed = item.childrenFailed ?? 0;
+    const videos = total === 1 ? '1 video' : `${total} videos`;
+    let counts = `${videos}, ${item.childrenCompleted ?? 0} completed`;
+    if (failed > 0) counts += `, ${failed} failed`;
+    return counts;
+  }
+
+  protected toggleExpanded(item: DownloadItem): void {
+    const uuid = item.downloadUUID;
+    const open = !this.isExpanded(uuid);
+    this.expanded.update((s) => {
+      const next = new Set(s);
+      if (open) next.add(uuid);
+      else next.delete(uuid);
+      return next;
+    });
+    if (open) this.loadChildren(uuid);
+    else this.childRequests.get(uuid)?.unsubscribe();
+  }
+
+  /** Entries may be on another page than their playlist: asked for by parent, in playlist order. */
+  private loadChildren(parent: string): void {
+    this.childRequests.get(parent)?.unsubscribe();
+    this.childrenError.update((m) => new Map([...m].filter(([uuid]) => uuid !== parent)));
+    const request = this.api
+      .listDownloads({
+        overLastPeriodDurationInMinutes: ALL_TIME_MINUTES,
+        onlyShowOngoingDownloads: false,
+        parentDownloadUUID: parent,
+        maxResults: MAX_CHILDREN_ROWS,
+      })
+      .subscribe({
+        next: (response) => {
+          const entries = Array.isArray(response?.downloads) ? [...response.downloads] : [];
+          entries.forEach((entry) => this.parentOf.set(entry.downloadUUID, parent));
+          this.setChildren(parent, entries.reverse());
+          this.restoreFocus();
+        },
+        error: (err: unknown) => {
+          this.childrenError.update((m) =>
+            new Map(m).set(parent, `Could not load its videos: ${toApiError(err).errorMessage}`),
+          );
+        },
+      });
+    this.childRequests.set(parent, request);
+  }
+
+  private setChildren(parent: string, entries: DownloadItem[]): void {
+    this.children.update((m) => new Map(m).set(parent, entries));
+    this.announcer.observe(entries);
   }
 
   protected onRowAction(event: RowActionDone): void {
-    const item = this.downloads().find((d) => d.downloadUUID === event.downloadUUID);
+    const item = [...this.downloads(), ...[...this.children().values()].flat()].find(
+      (d) => d.downloadUUID === event.downloadUUID,
+    );
     this.load(true);
     const name = item ? `“${displayName(item)}”` : `Download ${shortUuid(event.downloadUUID)}`;
     this.actionMessage.set(`${name} ${DONE_TEXT[event.action]}.`);
@@ -277,6 +388,8 @@ export class DownloadsList implements OnInit, OnDestroy {
       onlyShowOngoingDownloads: status === 'ongoing',
       downloadStatus: KNOWN_STATUSES.has(status) ? (status as KnownDownloadStatus) : null,
       search: this.search() || null,
+      // a search finds videos inside playlists too; otherwise they are shown under their playlist
+      topLevelOnly: !this.search(),
       pageToken,
       maxResults,
     };
@@ -298,7 +411,11 @@ export class DownloadsList implements OnInit, OnDestroy {
         this.loading.set(false);
         this.loaded.set(true);
         this.lastRefresh.set(new Date());
-        this.restoreFocus();
+        this.expanded().forEach((uuid) => this.loadChildren(uuid));
+        // an entry's row comes back with its playlist's entries, which focus it then
+        const target = this.focusAfterRefresh;
+        const entry = target !== null && this.expanded().has(this.parentOf.get(target) ?? '');
+        if (!entry) this.restoreFocus();
       },
       error: (err: unknown) => {
         this.loading.set(false);
@@ -483,7 +600,9 @@ export class DownloadsList implements OnInit, OnDestroy {
           return; // the user already moved elsewhere
         }
         const row = Array.from(
-          root.querySelectorAll<HTMLElement>('[data-testid="download-row"]'),
+          root.querySelectorAll<HTMLElement>(
+            '[data-testid="download-row"], [data-testid="child-row"]',
+          ),
         ).find((r) => r.dataset['uuid'] === uuid);
         const target =
           row?.querySelector<HTMLElement>('[data-testid="row-actions"] button:not(:disabled)') ??

@@ -10,8 +10,13 @@ import { DownloadItem } from './api.types';
 export type DownloadChange = Partial<DownloadItem> &
   Pick<DownloadItem, 'downloadUUID' | 'downloadStatus'> & { deleted?: boolean };
 
-/** What the stream tells the page: a change, or that it missed too much and must load the list again. */
-export type DownloadEvent = { kind: 'change'; change: DownloadChange } | { kind: 'reload' };
+/** What the stream tells the page: a change; that it missed too much and must load the list again; or that
+ * the connection is open, or lost (the browser then reconnects by itself). */
+export type DownloadEvent =
+  | { kind: 'change'; change: DownloadChange }
+  | { kind: 'reload' }
+  | { kind: 'open' }
+  | { kind: 'lost' };
 
 /** Opens the server-sent event stream; a token so that component tests can give their own source. */
 export const EVENT_SOURCE = new InjectionToken<(url: string) => EventSource>('EVENT_SOURCE', {
@@ -41,6 +46,8 @@ export class DownloadEvents {
         }
       };
       source.addEventListener('reload', () => subscriber.next({ kind: 'reload' }));
+      source.onopen = () => subscriber.next({ kind: 'open' });
+      source.onerror = () => subscriber.next({ kind: 'lost' });
       return () => source.close();
     });
   }

@@ -69,6 +69,9 @@ class FakeEventSource {
     opened.push(this);
   }
 
+  onopen: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+
   addEventListener(type: string, listener: () => void): void {
     this.listeners.set(type, listener);
   }
@@ -859,6 +862,15 @@ describe('DownloadsList', () => {
     expect(streams.length).toBe(1);
     expect(streams[0].url).toBe('api/events');
     expectList(ALL, 'false').flush({ downloads: SAMPLE }); // current state first
+    await fixture.whenStable();
+    expect(text(byTestId(fixture, 'live-state'))).toBe('connecting…');
+    vi.useFakeTimers();
+    streams[0].onopen?.();
+    vi.advanceTimersByTime(1000);
+    vi.useRealTimers();
+    expectList(ALL, 'false').flush({ downloads: SAMPLE }); // what happened while connecting
+    await fixture.whenStable();
+    expect(text(byTestId(fixture, 'live-state'))).toBe('connected');
 
     streams[0].send({
       downloadUUID: 'uuid-downloading',

@@ -142,6 +142,8 @@ export class DownloadsList implements OnInit, OnDestroy {
 
   /** Following /api/events: off by default (manual refresh stays the default). */
   protected readonly live = signal(false);
+  /** Whether the live stream is connected: changes are only followed while it is. */
+  protected readonly liveConnected = signal(false);
 
   /** Playlists shown expanded, and the entries loaded for each (absent: still loading). */
   protected readonly expanded = signal<ReadonlySet<string>>(new Set());
@@ -223,8 +225,13 @@ export class DownloadsList implements OnInit, OnDestroy {
     this.liveEvents = undefined;
     clearTimeout(this.liveReload);
     if (!on) return;
+    this.liveConnected.set(false);
     this.liveEvents = this.events.follow().subscribe((event) => {
-      if (event.kind === 'reload') this.reloadSoon();
+      if (event.kind === 'open') {
+        if (!this.liveConnected()) this.reloadSoon(); // catch up with what happened while (re)connecting
+        this.liveConnected.set(true);
+      } else if (event.kind === 'lost') this.liveConnected.set(false);
+      else if (event.kind === 'reload') this.reloadSoon();
       else this.applyChange(event.change);
     });
     this.refresh();

@@ -18,12 +18,13 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common import bus, cookies, failures
+from common import bus, cookies
 from common.config import Settings
 from common.db import ReadOnlyDatabase
 from common.models import (ONGOING_STATUSES, Download, DownloadKindEnum, DownloadStatusEnum, Subscription,
                            SubscriptionEntry, utcnow)
 from common.network import check_video_url, in_networks
+from common.items import LIST_COLUMNS, download_item, failure_fields
 from common.ytdlp import ParameterError, check_parameters, split_parameters
 from services.api.metrics import metrics_text
 from services.api.presets import PRESETS, check_presets, preset_arguments
@@ -604,50 +605,3 @@ def parse_page_token(token: str) -> tuple[datetime, int]:
         return datetime.fromisoformat(created).replace(tzinfo=timezone.utc), row_id
     except (ValueError, TypeError, binascii.Error):
         raise ApiError("invalidPageToken", "pageToken is not a nextPageToken given by listDownloads") from None
-
-
-LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdlpParameters, Download.sizeInBytes,
-                Download.progress, Download.speedBytesPerSecond, Download.etaSeconds, Download.errorMessage,
-                Download.fileName, Download.attempts, Download.s3UploadedAt, Download.s3UploadError,
-                Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
-                Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
-                Download.webpageURL, Download.thumbnailFileName, Download.cookieProfile, Download.ytdlpVersion,
-                Download.callbackState, Download.callbackAttempts, Download.callbackError, Download.downloadKind,
-                Download.parentDownloadUUID, Download.playlistMaxItems, Download.childrenTotal,
-                Download.childrenCompleted, Download.childrenFailed, Download.subscriptionUUID)
-
-
-def failure_fields(row) -> dict:
-    """errorCode, errorMessage, errorDetail and retryable of a FAILED row (a row without a code: ytdlpError)."""
-    code = row.errorCode or failures.DEFAULT_CODE
-    return {"errorCode": code, "errorMessage": row.errorMessage or failures.person_message(code),
-            "errorDetail": row.errorDetail,
-            "retryable": row.retryable if row.retryable is not None else failures.is_retryable(code)}
-
-
-def download_item(row, https_base_url: str) -> dict:
-    """One listDownloads item (the DownloadItem schema), built from plain columns: at 1000 rows per answer,
-    ORM objects and a pydantic model per row cost more than the query."""
-    item = {
-        "downloadUUID": row.uuid, "downloadStatus": row.status.value, "videoURL": row.videoURL,
-        "ytdlpCLIParameters": row.ytdlpParameters or [], "downloadSizeInBytes": row.sizeInBytes,
-        "progress": row.progress, "speedBytesPerSecond": row.speedBytesPerSecond, "etaSeconds": row.etaSeconds,
-        "errorMessage": row.errorMessage, "fileName": row.fileName, "attempts": row.attempts,
-        "s3Available": row.s3UploadedAt is not None,
-        "s3UploadError": row.s3UploadError if row.s3UploadedAt is None else None,
-        "createdAt": bus.iso(row.createdAt), "updatedAt": bus.iso(row.updatedAt),
-        "videoTitle": row.videoTitle, "videoDurationSeconds": row.videoDurationSeconds,
-        "videoUploader": row.videoUploader, "extractor": row.extractor, "webpageURL": row.webpageURL,
-        "thumbnailURL": f"{https_base_url}/{row.thumbnailFileName}" if row.thumbnailFileName else None,
-        "cookieProfile": row.cookieProfile, "ytdlpVersion": row.ytdlpVersion,
-        "callbackStatus": {"state": row.callbackState, "attempts": row.callbackAttempts or 0,
-                           **({"lastError": row.callbackError} if row.callbackError else {})}
-        if row.callbackState else None,
-        "downloadKind": row.downloadKind, "parentDownloadUUID": row.parentDownloadUUID,
-        "playlistMaxItems": row.playlistMaxItems, "childrenTotal": row.childrenTotal,
-        "childrenCompleted": row.childrenCompleted, "childrenFailed": row.childrenFailed,
-        "subscriptionUUID": row.subscriptionUUID,
-    }
-    if row.status == DownloadStatusEnum.FAILED:
-        item.update(failure_fields(row))
-    return {key: value for key, value in item.items() if value is not None}

@@ -19,13 +19,14 @@ from sqlalchemy import delete, inspect
 from sqlalchemy.orm import Session
 
 from common import bus
+from common.items import download_item
 from common.config import Settings
 from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Event, WebhookDelivery
 
 log = logging.getLogger("dbwriter")
 
 PROGRESS_EVENT_SECONDS = 0.3
-# column → item field where the names differ (services/api/app.py download_item)
+# column → item field where the names differ (common/items.py download_item)
 ITEM_FIELD_OF_COLUMN = {"status": "downloadStatus", "sizeInBytes": "downloadSizeInBytes",
                         "ytdlpParameters": "ytdlpCLIParameters", "s3UploadedAt": "s3Available",
                         "callbackState": "callbackStatus", "callbackAttempts": "callbackStatus",
@@ -37,12 +38,6 @@ NOT_ANNOUNCED = {"updatedAt", "createdAt"}
 def item_fields() -> set[str]:
     from services.api.schemas import DownloadItem
     return set(DownloadItem.model_fields) - NOT_ANNOUNCED
-
-
-def download_item(row: Download, https_base_url: str) -> dict:
-    """The one definition of an item, the API's (an ORM row has the attributes of its LIST_COLUMNS rows)."""
-    from services.api.app import download_item as item
-    return item(row, https_base_url)
 
 
 def encode_event(data: dict) -> str:

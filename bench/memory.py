@@ -1,85 +1,113 @@
-"""Memory: RSS (and PSS) of every service process idle and with 4 throttled downloads running."""
+"""Memory: PSS of every process of the stack (supervisord and everything below it, nginx included) on the
+settings `make run` uses, idle, with 4 throttled downloads running, and idle again after them."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 
 import requests
 
-from bench.common import (bench_main, MediaServer, Stack, Table, descendants, ensure_media, pss_kb, rss_kb, wait_for,
-                          wait_warm_spares, ytdlp_processes)
+from common.config import Settings
+
+from bench.common import (bench_main, MediaServer, Stack, Table, descendants, ensure_media, is_waiting_on_stdin,
+                          pss_kb, rss_kb, wait_for, wait_warm_spares, ytdlp_processes)
+
+DOWNLOADS = 4
 
 
-def snapshot(stack: Stack, running: set[int] | None = None) -> dict[str, list[int]]:
-    """Process groups -> pids. yt-dlp processes are split into spares (waiting) and running ones."""
-    from bench.common import is_waiting_on_stdin
-    groups: dict[str, list[int]] = {}
-    status = stack.status()
-    for service in ("api", "dbwriter", "scheduler", "runner", "nginx"):
-        pid = status.get(service, ("", None))[1]
-        if not pid:
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def role(stack: Stack, pid: int, programs: dict[int, str]) -> str:
+    """What a process of the stack is, in the words of the docs (one row per role)."""
+    if pid == stack.process.pid:
+        return "supervisord"
+    if pid in programs:
+        name = programs[pid]
+        return {"api": "api: gunicorn master", "nginx": "nginx: launcher (ops/nginx/run_local.py)"}.get(name, name)
+    parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    command = _command(pid)
+    if programs.get(parent) == "api":
+        return "api: gunicorn worker"
+    if command.startswith("nginx: master"):
+        return "nginx: master"
+    if command.startswith("nginx: worker"):
+        return "nginx: worker"
+    if "services.runner.zygote" in command or programs.get(parent) == "runner":
+        if pid in ytdlp_processes():
+            return "runner: yt-dlp spare (waiting)" if is_waiting_on_stdin(pid) else "runner: yt-dlp download"
+        return "runner: zygote" if "zygote" in command else f"runner: {command.split()[0]}"
+    return command.split()[0] if command else "?"
+
+
+def snapshot(stack: Stack) -> dict[str, list[tuple[int, int]]]:
+    """Role -> [(PSS KiB, RSS KiB) per process], for supervisord and every live process below it."""
+    programs = {pid: name for name, (_, pid) in stack.status().items() if pid}
+    rows: dict[str, list[tuple[int, int]]] = {}
+    for pid in [stack.process.pid, *descendants(stack.process.pid)]:
+        try:
+            rows.setdefault(role(stack, pid, programs), []).append((pss_kb(pid), rss_kb(pid)))
+        except OSError:
             continue
-        if service == "runner":
-            groups["runner"] = [pid]
-            spares, busy = [], []
-            for child in ytdlp_processes(pid):
-                (spares if is_waiting_on_stdin(child) else busy).append(child)
-            groups["yt-dlp spares (warm, waiting)"] = spares
-            groups["yt-dlp running downloads (+ their children)"] = busy + [d for b in busy for d in descendants(b)]
-        elif service == "api":
-            groups["api master (gunicorn arbiter)"] = [pid]
-            groups["api workers"] = [child for child in descendants(pid)]
-        else:
-            groups[service] = [pid] + descendants(pid)
-    if stack.process:
-        groups["supervisord"] = [stack.process.pid]
-    return groups
-
-
-def measure(groups: dict[str, list[int]]) -> dict[str, tuple[int, int, int]]:
-    return {name: (len(pids), sum(rss_kb(p) for p in pids), sum(pss_kb(p) for p in pids))
-            for name, pids in groups.items()}
+    return rows
 
 
 def memory(quick: bool) -> Table:
     media = ensure_media()
     server = MediaServer(media)
+    settings = {key: value for key, value in os.environ.items() if key.startswith("PRT_VIDEODOWNLOADER_")}
     table = Table(
-        "Memory: RSS and PSS per service, idle and with 4 downloads running (MAXCONCURRENTDOWNLOADS=4, "
-        "WARMPROCESSES=2)",
-        ["Process group", "Idle: procs", "Idle: RSS", "Idle: PSS", "4 downloads: procs", "4 downloads: RSS",
-         "4 downloads: PSS"],
-        ["RSS from /proc/<pid>/status (VmRSS), PSS from /proc/<pid>/smaps_rollup (shared pages split among the "
-         "processes sharing them: the sum of PSS is what the stack really uses).",
-         "Downloads: 4 x /slow/cbr4.mp4 (throttled to ~320 KiB/s), measured once all 4 report progress and the "
-         "spares are warm again."])
-    with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS="4") as stack, requests.Session() as session:
-        wait_warm_spares(stack, 2)
-        idle = measure(snapshot(stack))
+        f"Memory: PSS per process of the stack on `make run`'s settings (idle, {DOWNLOADS} downloads, idle after)",
+        ["Process", "Idle: procs", "Idle: PSS", f"{DOWNLOADS} downloads: procs", f"{DOWNLOADS} downloads: PSS",
+         "Idle after: procs", "Idle after: PSS"],
+        ["PSS from /proc/<pid>/smaps_rollup: shared pages are split among the processes sharing them, so the sum "
+         "is what the stack really uses (RSS would count shared libraries and forked pages once per process).",
+         "Every process below supervisord is counted: nginx's master and workers and the launcher that stays "
+         "their parent, the gunicorn master and its workers, the runner's zygote and its yt-dlp processes.",
+         f"Downloads: {DOWNLOADS} x /slow/cbr4.mp4 (throttled to ~320 KiB/s; MAXCONCURRENTDOWNLOADS raised to "
+         f"{DOWNLOADS} for this), measured once all report progress; 'idle after' once they completed and the "
+         "spares are warm again.",
+         "Settings: the embedded defaults `make run` uses, except ports and folders (a private temporary stack)"
+         + (f" and {', '.join(sorted(settings))} from the environment" if settings else "") + "."])
+    with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS=str(DOWNLOADS), **settings) as stack, \
+            requests.Session() as session:
+        spares = int(settings.get("PRT_VIDEODOWNLOADER_WARMPROCESSES", Settings.model_fields["WARMPROCESSES"].default))
+        wait_warm_spares(stack, spares)
+        idle = snapshot(stack)
         uuids = []
-        for index in range(4):
+        for index in range(DOWNLOADS):
             response = session.post(f"{stack.api}/api/initiateDownload",
                                     json={"videoURL": f"{server.url}/slow/cbr4.mp4?m={index}"}, timeout=30)
             uuids.append(response.json()["downloadUUID"])
 
-        def progressing():
-            rows = session.get(f"{stack.api}/api/listDownloads", timeout=30).json()["downloads"]
-            return sum(1 for r in rows if r["downloadUUID"] in uuids and (r.get("progress") or 0) > 0) == 4
-        wait_for(progressing, timeout=60, interval=0.05, message="4 downloads to make progress")
-        wait_warm_spares(stack, 2)
-        busy = measure(snapshot(stack))
+        def rows():
+            listed = session.get(f"{stack.api}/api/listDownloads", timeout=30).json()["downloads"]
+            return [row for row in listed if row["downloadUUID"] in uuids]
+        wait_for(lambda: sum(1 for r in rows() if (r.get("progress") or 0) > 0) == DOWNLOADS, timeout=60,
+                 interval=0.05, message=f"{DOWNLOADS} downloads to make progress")
+        busy = snapshot(stack)
+        wait_for(lambda: all(r["downloadStatus"] == "COMPLETED" for r in rows()), timeout=120, interval=0.2,
+                 message=f"{DOWNLOADS} downloads to complete")
+        wait_warm_spares(stack, spares)
+        after = snapshot(stack)
     server.close()
-    kib = lambda value: f"{value / 1024:.0f} MiB"  # noqa: E731
-    totals = [0, 0, 0, 0]
-    for name in busy:
-        i = idle.get(name, (0, 0, 0))
-        b = busy[name]
-        table.add(name, i[0], kib(i[1]), kib(i[2]), b[0], kib(b[1]), kib(b[2]))
-        totals = [totals[0] + i[1], totals[1] + i[2], totals[2] + b[1], totals[3] + b[2]]
-    table.add("**total**", "", kib(totals[0]), kib(totals[1]), "", kib(totals[2]), kib(totals[3]))
-    running = busy["yt-dlp running downloads (+ their children)"]
-    if running[0]:
-        table.note(f"Per download: {running[1] / 4 / 1024:.0f} MiB RSS, {running[2] / 4 / 1024:.0f} MiB PSS for its "
-                   f"yt-dlp process; the stack's total PSS grows by {(totals[3] - totals[1]) / 4 / 1024:.0f} MiB per "
-                   "running download.")
+
+    def cells(snap: dict[str, list[tuple[int, int]]], name: str) -> tuple[str, str]:
+        found = snap.get(name, [])
+        return (str(len(found)) if found else "0", f"{sum(p for p, _ in found) / 1024:.1f} MiB" if found else "-")
+
+    names = sorted(set(idle) | set(busy) | set(after), key=lambda n: (n.split(":")[0], n))
+    for name in names:
+        table.add(name, *cells(idle, name), *cells(busy, name), *cells(after, name))
+    totals = [sum(p for values in snap.values() for p, _ in values) / 1024 for snap in (idle, busy, after)]
+    table.add("**total**", "", f"**{totals[0]:.0f} MiB**", "", f"{totals[1]:.0f} MiB", "",
+              f"**{totals[2]:.0f} MiB**")
+    table.note(f"Each running download adds {(totals[1] - totals[0]) / DOWNLOADS:.0f} MiB PSS. Target (issue 20): "
+               "<= 200 MiB idle.")
     return table
 
 

@@ -115,7 +115,9 @@ class Settings(BaseSettings):
                                     description="Lifetime of presigned S3 links (at most 7 days, SigV4's limit).")
     RETENTIONHOURS: float = Field(
         0, ge=0, description="Finished downloads older than this are deleted (file, S3 object, row); 0 keeps them forever.")
-    APIWORKERS: int = Field(2, ge=1, le=64, description="gunicorn worker processes of the API.")
+    APIWORKERS: int = Field(1, ge=1, le=64, description="gunicorn worker processes of the API. One gevent worker "
+                            "serves many requests at once; more workers use more cores (and memory) for higher "
+                            "request rates.")
     APITHREADS: int = Field(
         8, ge=1, le=256, description="Unused since the API runs on gevent (APIWORKERCONNECTIONS); kept so that "
                                      "existing configurations stay valid.")

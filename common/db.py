@@ -1,7 +1,10 @@
 """SQLite engines: one writable engine for the DB writer, read-only engines for everyone else."""
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -9,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_PATH = Path(__file__).with_name("migrations")
+APP_DIR = Path(__file__).resolve().parents[1]
 
 
 def _on_connect(pragmas: list[str]):
@@ -85,3 +89,40 @@ def upgrade_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def upgrade_schema_in_child(path: Path, service: str) -> None:
+    """Applies the migrations in a short-lived child process (`python -m common.db PATH SERVICE`), so that
+    Alembic and the migration scripts (~11 MiB) do not stay in the long-lived process that asked for them.
+
+    A new database is built beside its path and moved there once complete: readers, which wait for the file
+    to exist, never see it without its tables."""
+    fresh = not path.exists()
+    target = path.with_name(path.name + ".new") if fresh else path
+    if fresh:
+        for leftover in (target, *_wal_files(target)):
+            leftover.unlink(missing_ok=True)
+    code = subprocess.run([sys.executable, "-m", "common.db", str(target), service], cwd=APP_DIR).returncode
+    if code != 0:
+        raise RuntimeError(f"the migration of {path} failed (exit code {code}; its error is logged above)")
+    if fresh:
+        if any(wal.exists() for wal in _wal_files(target)):  # its data would stay behind in the -wal file
+            raise RuntimeError(f"the new database {target} was not closed cleanly")
+        os.replace(target, path)
+
+
+def _wal_files(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _upgrade_and_close(path: Path) -> None:
+    engine = writer_engine(path)
+    upgrade_schema(engine)
+    engine.dispose()  # closes the connection: SQLite checkpoints the WAL into the file and removes it
+
+
+if __name__ == "__main__":
+    from common.logs import setup_logging
+
+    setup_logging(sys.argv[2])
+    _upgrade_and_close(Path(sys.argv[1]))

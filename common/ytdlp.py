@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import optparse
 import shlex
-import threading
 from pathlib import Path
 
 # Reviewed: none of these runs a command, reads or writes a path of the user's choosing, loads config,
@@ -137,11 +136,13 @@ def split_parameters(raw: str | list[str] | None) -> list[str]:
 END_PROBE = "--prt-end-of-user-options"
 
 
-class _AllowlistParser(threading.local):
-    """yt-dlp's own option parser, built once per thread, whose options refuse to be used unless allowlisted.
+class _AllowlistParser:
+    """yt-dlp's own option parser whose options refuse to be used unless allowlisted.
 
-    Building the parser costs ~5 ms (some 330 options); reusing it is safe because a refused option raises
-    before its action runs, so nothing (not even --alias) can change the parser.
+    Building the parser costs ~5 ms (some 330 options), so parsers are kept in a pool (one per concurrent
+    parse: a thread or a greenlet, as the API runs on gevent) and built only when first needed, which also
+    keeps yt-dlp out of the processes that import this module without checking parameters. Reusing a parser is
+    safe because a refused option raises before its action runs, so nothing (not even --alias) can change it.
 
     It has one extra option, END_PROBE, appended after the user's arguments: the parser reads it as an option
     only if nothing before it ended option parsing (optparse swallows a `--` silently, and every argument after
@@ -197,7 +198,12 @@ class _AllowlistParser(threading.local):
         return process
 
 
-_allowlist_parser = _AllowlistParser()
+_idle_parsers: list[_AllowlistParser] = []  # list.pop and list.append are atomic: no lock needed
+
+
+def load_parameter_parser() -> None:
+    """Builds a first parser now (imports yt-dlp), so that the first request with parameters does not wait."""
+    _idle_parsers.append(_AllowlistParser())
 
 
 def check_parameters(arguments: list[str]) -> list[str]:
@@ -223,11 +229,17 @@ def check_parameters(arguments: list[str]) -> list[str]:
 
 def _parse_user_arguments(arguments: list[str]):
     try:
-        return _allowlist_parser.parser.parse_args(arguments)
+        parser = _idle_parsers.pop()
+    except IndexError:
+        parser = _AllowlistParser()
+    try:
+        return parser.parser.parse_args(arguments)
     except ParameterError:
         raise
     except (optparse.OptParseError, SystemExit, Exception) as error:
         raise ParameterError("invalidYtdlpParameters", f"yt-dlp cannot parse the parameters: {error}") from None
+    finally:
+        _idle_parsers.append(parser)
 
 
 PROGRESS_MARKER = "PRT-PROGRESS "

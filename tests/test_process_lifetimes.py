@@ -47,7 +47,7 @@ def test_kill_9_of_supervisord_takes_every_process_along_and_a_new_stack_finishe
         tree = descendants(stack.process.pid)
         names = [process_name(pid) for pid in tree]
         assert "nginx" in names and "yt-dlp" in names, names  # a download is running
-        assert len(descendants(stack.pid("api"))) >= 2  # gunicorn's workers
+        assert len(descendants(stack.pid("api"))) >= 1  # gunicorn's worker
         assert len([name for name in names if name == "nginx"]) >= 2  # nginx's master and workers
         identities = [identity(pid) for pid in tree]
         os.kill(stack.process.pid, signal.SIGKILL)

@@ -1,23 +1,18 @@
 """Starts nginx in the foreground for the local stack: renders the shared server template with local paths,
-makes a self-signed certificate when none is configured, then runs nginx and stays its parent.
-
-Nothing outlives its supervisor: nginx's master gets SIGTERM (its fast shutdown, which stops its workers)
-when this process dies; when the master dies, even by kill -9, this process kills the master's process group
-(its workers, which would otherwise keep the port) and exits, so that supervisord's restart can bind the port.
-It exits with supervisord in the same way (common/lifecycle.py)."""
+makes a self-signed certificate when none is configured, then execs ops/nginx/supervise.py (same process,
+a fresh interpreter without the settings' libraries), which runs nginx and stays its parent."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from common.config import load_settings
-from common.lifecycle import become_subreaper, die_with_parent, exit_with_supervisor
+from common.lifecycle import exit_with_supervisor
 
 HERE = Path(__file__).resolve().parent
 APP_DIR = HERE.parents[1]
@@ -56,34 +51,6 @@ def worker_user(*served: Path) -> str:
     return "user root;"
 
 
-def supervise(command: list[str]) -> int:
-    """Runs nginx's master in its own process group until it exits, passing on stop signals; then kills
-    whatever is left of the group and reaps it. Returns the master's exit code."""
-    become_subreaper()  # workers orphaned by a killed master come back here to be reaped
-    parent = os.getpid()
-    master = subprocess.Popen(command, process_group=0,
-                              preexec_fn=lambda: die_with_parent(signal.SIGTERM, parent=parent))
-
-    def forward(signum, _frame) -> None:
-        try:
-            master.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, forward)
-    code = master.wait()
-    try:
-        os.killpg(master.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    while True:
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            return code
-
-
 def main() -> None:
     exit_with_supervisor()
     settings = load_settings()
@@ -113,9 +80,8 @@ def main() -> None:
     shutil.copy(HERE / "prt-proxy-headers.conf", conf_dir / "prt-proxy-headers.conf")
     print(f"nginx: HTTPS on port {settings.HTTPSPORT}, videos at {values['NGINX_VIDEO_PATH']}/, UI from {web_root}",
           flush=True)
-    code = supervise([nginx, "-p", str(prefix), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"])
-    print(f"nginx: the master exited with code {code}; its workers are stopped", flush=True)
-    sys.exit(0 if code == 0 else 1)
+    os.execv(sys.executable, [sys.executable, "-S", "-m", "ops.nginx.supervise",
+                              nginx, "-p", str(prefix), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"])
 
 
 if __name__ == "__main__":

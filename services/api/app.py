@@ -25,7 +25,7 @@ from common.models import (ONGOING_STATUSES, Download, DownloadKindEnum, Downloa
                            SubscriptionEntry, utcnow)
 from common.network import check_video_url, in_networks
 from common.items import LIST_COLUMNS, download_item, failure_fields
-from common.ytdlp import ParameterError, check_parameters, split_parameters
+from common.ytdlp import ParameterError, check_parameters, load_parameter_parser, split_parameters
 from services.api.metrics import metrics_text
 from services.api.presets import PRESETS, check_presets, preset_arguments
 from services.api.schemas import (
@@ -153,6 +153,7 @@ def create_app(settings: Settings) -> OpenAPI:
         doc_prefix="/openapi",
         security_schemes={},  # the API has no authentication; None would be published as an invalid null
     )
+    load_parameter_parser()
     check_presets()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False

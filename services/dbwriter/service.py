@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from common import bus, metrics
 from common.config import Settings, load_settings
-from common.db import session_factory, upgrade_schema, writer_engine
+from common.db import session_factory, upgrade_schema_in_child, writer_engine
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from services.dbwriter import handlers
@@ -99,8 +99,8 @@ class DBWriter:
     def __init__(self, settings: Settings):
         self.path = settings.SQLITEFILEPATH
         self.lock_fd = hold_database_lock(self.path)
+        upgrade_schema_in_child(self.path, "dbwriter")
         self.engine = writer_engine(self.path)
-        upgrade_schema(self.engine)
         self.identity = FileIdentity.of(self.path)
         self.database_problem: str | None = None
         self.next_database_check = 0.0

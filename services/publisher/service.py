@@ -20,7 +20,7 @@ from pathlib import Path
 import zmq
 from sqlalchemy import select
 
-from common import bus, metrics, s3
+from common import bus, metrics
 from common.config import Settings, load_settings
 from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
@@ -47,7 +47,11 @@ class Publisher:
         self.inbox = bus.bind(settings, "publisher", zmq.PULL)
         self.requester = bus.Requester(settings)
         self.alive = bus.Heartbeat(settings, "publisher")
-        self.s3 = s3.client(settings) if settings.s3_enabled else None
+        self.s3 = None
+        if settings.s3_enabled:
+            from common import s3  # boto3 (~10 MiB) is loaded only by a publisher that uploads
+
+            self.s3 = s3.client(settings)
         self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
         self.bucket_ready = False
         self.retry_at: dict[str, float] = {}
@@ -80,6 +84,8 @@ class Publisher:
 
     def publish(self, uuid: str, file_name: str, thumbnail: str | None = None) -> None:
         """Uploads the thumbnail (if any) first, then the video: once the S3 link exists, both are there."""
+        from common import s3
+
         try:
             if not self.bucket_ready:
                 s3.ensure_bucket(self.s3, self.settings.S3BUCKET)

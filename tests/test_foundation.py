@@ -55,7 +55,7 @@ def test_docs_ui_works_offline(stack):
 
 
 def test_command_on_the_bus_is_committed_and_readable_by_the_api(stack):
-    settings = Settings(_env_file=None, **{k: v for k, v in {
+    settings = Settings(**{k: v for k, v in {
         "SQLITEFILEPATH": stack.db, "VIDEODATAPATH": stack.data, "RUNPATH": stack.run}.items()})
     requester = bus.Requester(settings)
     uuid = "00000000-0000-4000-8000-000000000001"

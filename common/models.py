@@ -1,29 +1,14 @@
 """SQLAlchemy models: one row per download, written only by the DB writer."""
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, Index, Integer, String, Text,
                         TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-class DownloadStatusEnum(str, enum.Enum):
-    PENDING = "PENDING"
-    DOWNLOADING = "DOWNLOADING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-ONGOING_STATUSES = (DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)
-FINISHED_STATUSES = (DownloadStatusEnum.COMPLETED, DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED)
-RETRYABLE_STATUSES = (DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from common.statuses import (FINISHED_STATUSES, ONGOING_STATUSES, RETRYABLE_STATUSES,  # noqa: F401 (re-exported)
+                             DownloadKindEnum, DownloadStatusEnum, utcnow)
 
 
 class UTCDateTime(TypeDecorator):
@@ -39,11 +24,6 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
-
-
-class DownloadKindEnum(str, enum.Enum):
-    VIDEO = "VIDEO"
-    PLAYLIST = "PLAYLIST"
 
 
 class Base(DeclarativeBase):

@@ -18,14 +18,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import zmq
-from sqlalchemy import select
 
 from common import bus, metrics
 from common.config import Settings, load_settings
-from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Purge, utcnow
+from common.sqlite_reader import SQLiteReader, sql_time
+from common.statuses import FINISHED_STATUSES, DownloadStatusEnum, utcnow
 from common.ytdlp import THUMBNAIL_EXTENSION
 from services.publisher import webhooks
 
@@ -52,7 +51,7 @@ class Publisher:
             from common import s3  # boto3 (~10 MiB) is loaded only by a publisher that uploads
 
             self.s3 = s3.client(settings)
-        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
+        self.database = SQLiteReader(settings.SQLITEFILEPATH)
         self.bucket_ready = False
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
@@ -65,9 +64,9 @@ class Publisher:
     def pending_uploads(self) -> list[tuple[str, str, str | None]]:
         if self.s3 is None:
             return []
-        return self.database.rows(select(Download.uuid, Download.fileName, Download.thumbnailFileName)
-                          .where(Download.status == DownloadStatusEnum.COMPLETED, Download.s3UploadedAt.is_(None))
-                          .order_by(Download.id).limit(50))
+        return self.database.rows(
+            "SELECT uuid, fileName, thumbnailFileName FROM downloads WHERE status = ? AND s3UploadedAt IS NULL "
+            "ORDER BY id LIMIT 50", (DownloadStatusEnum.COMPLETED.value,))
 
     def publish_pending(self) -> float:
         """Uploads what is due; returns how long the main loop may wait before something else is due."""
@@ -118,6 +117,15 @@ class Publisher:
         log.info("download=%s uploaded to s3://%s/%s", uuid, self.settings.S3BUCKET, file_name)
 
     # --- purge list, retention, orphan files ------------------------------------------------------------------
+    def status_of(self, uuids) -> dict[str, DownloadStatusEnum]:
+        """The status of each of these downloads that has a row."""
+        found, uuids = {}, list(uuids)
+        for start in range(0, len(uuids), 500):  # SQLite limits the number of parameters of one statement
+            chunk = uuids[start:start + 500]
+            found.update((uuid, DownloadStatusEnum(status)) for uuid, status in self.database.rows(
+                f"SELECT uuid, status FROM downloads WHERE uuid IN ({', '.join('?' * len(chunk))})", tuple(chunk)))
+        return found
+
     def delete_object(self, uuid: str, key: str) -> bool:
         if self.s3 is None:
             return True
@@ -132,8 +140,7 @@ class Publisher:
     def purge_pending(self) -> None:
         """Works through the purge list: the S3 object first, then the files, then the entry is marked done.
         Files of a FAILED or CANCELLED download are only removed while it still is (it may be retried)."""
-        entries = self.database.rows(
-            select(Purge.id, Purge.uuid, Purge.s3Key, Purge.rowDeleted).order_by(Purge.id).limit(200))
+        entries = self.database.rows("SELECT id, uuid, s3Key, rowDeleted FROM purges ORDER BY id LIMIT 200")
         for purge_id, uuid, s3_key, row_deleted in entries:
             if row_deleted:
                 if s3_key and not all([self.delete_object(uuid, s3_key),
@@ -142,11 +149,11 @@ class Publisher:
                 removed = self.settings.remove_download_files(uuid)
                 log.info("download=%s purged: files %s, S3 object %s", uuid, removed or "none", s3_key or "none")
             else:
-                status = self.database.rows(select(Download.status).where(Download.uuid == uuid))
-                if status and status[0][0] in (DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED):
+                status = self.status_of([uuid]).get(uuid)
+                if status in (DownloadStatusEnum.FAILED, DownloadStatusEnum.CANCELLED):
                     removed = self.settings.remove_download_files(uuid)
                     if removed:
-                        log.info("download=%s %s: files removed: %s", uuid, status[0][0].value, removed)
+                        log.info("download=%s %s: files removed: %s", uuid, status.value, removed)
             self.requester.request_until_committed(bus.PurgeDone(purgeId=purge_id))
 
     def sweep_retention(self) -> None:
@@ -154,12 +161,13 @@ class Publisher:
             return
         self.next_sweep = time.monotonic() + min(60.0, max(1.0, self.retention.total_seconds() / 4))
         cutoff = utcnow() - self.retention
-        expired = self.database.rows(select(Download.uuid, Download.status).where(
-            Download.status.in_(FINISHED_STATUSES), Download.finishedAt < cutoff).order_by(Download.id).limit(200))
+        expired = self.database.rows(
+            f"SELECT uuid, status FROM downloads WHERE status IN ({', '.join('?' * len(FINISHED_STATUSES))}) "
+            "AND finishedAt < ? ORDER BY id LIMIT 200", (*(s.value for s in FINISHED_STATUSES), sql_time(cutoff)))
         for uuid, status in expired:
             reply = self.requester.request_until_committed(bus.DeleteDownload(uuid=uuid, onlyIfFinished=True))
             if reply is not None and reply.ok:
-                log.info("retention: download=%s (%s, finished more than %g h ago) deleted", uuid, status.value,
+                log.info("retention: download=%s (%s, finished more than %g h ago) deleted", uuid, status,
                          self.settings.RETENTIONHOURS)
         if expired:
             self.purge_pending()
@@ -193,8 +201,7 @@ class Publisher:
                     continue
         if not candidates:
             return
-        owners = dict(self.database.rows(select(Download.uuid, Download.status)
-                                 .where(Download.uuid.in_({uuid for _, uuid, _ in candidates}))))
+        owners = self.status_of({uuid for _, uuid, _ in candidates})
         for path, uuid, partial in candidates:
             status = owners.get(uuid)
             if status in (DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING):

@@ -24,13 +24,11 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import urllib3
-from sqlalchemy import func, select
 
 from common import bus
 from common.config import Settings
-from common.db import ReadOnlyDatabase
-from common.models import WebhookDelivery
 from common.network import BLOCKED_ADDRESS, blocked_reason
+from common.sqlite_reader import SQLiteReader, sql_time, utc_time
 
 log = logging.getLogger("publisher")
 
@@ -82,22 +80,21 @@ def post_to_checked_address(url: str, body: bytes, headers: dict[str, str], bloc
 class WebhookSender:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
+        self.database = SQLiteReader(settings.SQLITEFILEPATH)
         self.requester = bus.Requester(settings)  # not shared with the publisher's work thread
 
     def due(self) -> list:
         now = datetime.now(timezone.utc)
-        return self.database.rows(select(WebhookDelivery.id, WebhookDelivery.uuid, WebhookDelivery.callbackURL,
-                                 WebhookDelivery.body, WebhookDelivery.attempts)
-                          .where(WebhookDelivery.state == "pending", WebhookDelivery.nextAttemptAt <= now)
-                          .order_by(WebhookDelivery.nextAttemptAt, WebhookDelivery.id).limit(BATCH))
+        return self.database.rows(
+            "SELECT id, uuid, callbackURL, body, attempts FROM webhook_deliveries "
+            "WHERE state = 'pending' AND nextAttemptAt <= ? ORDER BY nextAttemptAt, id LIMIT ?",
+            (sql_time(now), BATCH))
 
     def seconds_until_next(self) -> float:
-        rows = self.database.rows(
-            select(func.min(WebhookDelivery.nextAttemptAt)).where(WebhookDelivery.state == "pending"))
+        rows = self.database.rows("SELECT min(nextAttemptAt) FROM webhook_deliveries WHERE state = 'pending'")
         if not rows or rows[0][0] is None:
             return POLL_SECONDS
-        next_at = rows[0][0].replace(tzinfo=timezone.utc)
+        next_at = utc_time(rows[0][0])
         return min(POLL_SECONDS, max(0.0, (next_at - datetime.now(timezone.utc)).total_seconds()))
 
     def retry_wait(self, attempts: int) -> float:

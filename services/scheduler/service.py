@@ -12,15 +12,14 @@ import time
 from dataclasses import dataclass
 
 import zmq
-from sqlalchemy import select
 
 from common import bus
 from common.failures import REQUEUE_REASONS
 from common.config import Settings, load_settings
-from common.db import ReadOnlyDatabase
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.models import Download, DownloadKindEnum, DownloadStatusEnum, Subscription, utcnow
+from common.sqlite_reader import SQLiteReader, json_value, sql_time, utc_time
+from common.statuses import DownloadKindEnum, DownloadStatusEnum, utcnow
 
 log = logging.getLogger("scheduler")
 
@@ -42,7 +41,7 @@ class Scheduler:
         self.to_runner = bus.Pusher(settings, "runner")
         self.requester = bus.Requester(settings)
         self.alive = bus.Heartbeat(settings, "scheduler")
-        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
+        self.database = SQLiteReader(settings.SQLITEFILEPATH)
         self.running: dict[str, Dispatched] = {}
         self.runner_id: str | None = None
         self.runner_seen_at = 0.0
@@ -106,14 +105,12 @@ class Scheduler:
 
     def recover_orphans(self, active: set[str]) -> None:
         """At start: DOWNLOADING rows that no runner works on go back to the queue."""
-        session = self.database.session()
-        if session is None:
+        if not self.database.path.exists():
             return
-        with session:
-            orphans = session.execute(select(Download.uuid).where(
-                Download.status == DownloadStatusEnum.DOWNLOADING,
-                Download.downloadKind != DownloadKindEnum.PLAYLIST.value)).scalars().all()  # parents follow children
-        for uuid in orphans:
+        orphans = self.database.rows(  # playlist parents follow their children
+            "SELECT uuid FROM downloads WHERE status = ? AND downloadKind != ?",
+            (DownloadStatusEnum.DOWNLOADING.value, DownloadKindEnum.PLAYLIST.value))
+        for (uuid,) in orphans:
             if uuid not in active:
                 self.requeue(uuid, "serviceRestarted")
         self.recovered = True
@@ -132,14 +129,10 @@ class Scheduler:
     def check_subscriptions(self) -> None:
         """Queues every subscription check that is due (the schedule is in the database: a restart keeps it,
         and a check missed while the service was down runs once)."""
-        session = self.database.session()
-        if session is None:
-            return
-        with session:
-            due = session.execute(select(Subscription.uuid, Subscription.nextCheckAt)
-                                  .where(Subscription.nextCheckAt <= utcnow())).all()
+        due = self.database.rows("SELECT uuid, nextCheckAt FROM subscriptions WHERE nextCheckAt <= ?",
+                                 (sql_time(utcnow()),))
         for uuid, due_at in due:
-            reply = self.requester.request(bus.CheckSubscription(uuid=uuid, dueAt=due_at.timestamp()),
+            reply = self.requester.request(bus.CheckSubscription(uuid=uuid, dueAt=utc_time(due_at).timestamp()),
                                            timeout=self.settings.BUSTIMEOUTSECONDS)
             if reply.ok:
                 log.info("subscription=%s check queued as download=%s", uuid, reply.uuid)
@@ -150,16 +143,10 @@ class Scheduler:
         free = self.settings.MAXCONCURRENTDOWNLOADS - len(self.running)
         if free <= 0:
             return
-        session = self.database.session()
-        if session is None:
-            return
-        with session:
-            rows = session.execute(
-                select(Download.uuid, Download.videoURL, Download.ytdlpParameters, Download.cookieProfile,
-                       Download.playlistMaxItems, Download.subscriptionUUID)
-                .where(Download.status == DownloadStatusEnum.PENDING)
-                .order_by(Download.id)
-                .limit(free + len(self.running))).all()
+        rows = self.database.rows(
+            "SELECT uuid, videoURL, ytdlpParameters, cookieProfile, playlistMaxItems, subscriptionUUID "
+            "FROM downloads WHERE status = ? ORDER BY id LIMIT ?",
+            (DownloadStatusEnum.PENDING.value, free + len(self.running)))
         for uuid, video_url, parameters, cookie_profile, playlist_max_items, subscription in rows:
             if free <= 0:
                 break
@@ -167,7 +154,7 @@ class Scheduler:
                 continue
             self.running[uuid] = Dispatched(time.time())
             self.to_runner.send(bus.StartDownload(
-                uuid=uuid, videoURL=video_url, ytdlpParameters=parameters, dispatchedAt=time.time(),
+                uuid=uuid, videoURL=video_url, ytdlpParameters=json_value(parameters), dispatchedAt=time.time(),
                 cookieProfile=cookie_profile, playlistMaxItems=playlist_max_items, subscriptionUUID=subscription))
             log.info("download=%s dispatched (%d running)", uuid, len(self.running))
             free -= 1

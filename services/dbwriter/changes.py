@@ -57,7 +57,6 @@ class ChangeRecorder:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.fields = item_fields()
-        import services.api.app  # noqa: F401  imported now, not inside the first commit (~0.5 s)
         self.last_progress_event: dict[str, float] = {}
         self.progress_announced: dict[str, float] = {}  # this batch's, kept only once it is committed
         self.socket = bus.bind(settings, "dbwriter-changes", zmq.PUB)

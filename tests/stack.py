@@ -75,7 +75,9 @@ class Stack:
         self.process = subprocess.Popen([str(APP_DIR / "ops" / "run-stack")], env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        wait_for(lambda: self.hello_ok() and self.all_running(), timeout=60, message="the stack to start")
+        # the database appears once the DB writer has built it (common.db.upgrade_schema_in_child)
+        wait_for(lambda: self.hello_ok() and self.all_running() and self.db.exists(), timeout=60,
+                 message="the stack to start")
         return self
 
     def hello_ok(self) -> bool:

@@ -1,7 +1,7 @@
 """Process lifetimes: nothing outlives the process that supervises it.
 
 Linux's parent-death signal (prctl PR_SET_PDEATHSIG) is sent when the *thread* that started a process exits;
-supervisord, gunicorn's master and ops/nginx/run_local.py are single-threaded, so for their children it means
+supervisord, gunicorn's master and ops/nginx/supervise.py are single-threaded, so for their children it means
 "when the parent dies". ops/run-stack exports supervisord's pid so that a service started in the instant
 between supervisord's fork and its own prctl, while supervisord died, notices it at once.
 """

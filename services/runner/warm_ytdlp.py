@@ -51,11 +51,13 @@ def _warm_up() -> None:
     from yt_dlp.utils import unified_timestamp
 
     from common.ytdlp import build_command_line
-    from services.runner import egress_proxy, ffmpeg_guard  # noqa: F401
+    from common import network  # noqa: F401
+    from services.runner import egress_proxy, ffmpeg_guard, media, ytdlp_failures  # noqa: F401  (for every job)
 
     for extractor in gen_extractor_classes():
         extractor.suitable(WARM_URL)
     _memoize(sys.modules["yt_dlp.YoutubeDL"], "orderedSet_from_options")
+    _share_ssl_contexts()
     # yt-dlp's updater asks for the architecture on every run, and the stdlib answers by running `file`
     platform.architecture = functools.cache(platform.architecture)
     yt_dlp.utils.system_identifier()
@@ -80,6 +82,43 @@ def _memoize(module, name: str) -> None:
         return list(answers[key])
 
     setattr(module, name, remembered)
+
+
+def _share_ssl_contexts() -> None:
+    """yt-dlp builds an SSL context for every request handler it creates, loading the ~150 KB CA bundle each
+    time (~15-30 ms of every download). The warm process builds the default one (certificates checked, no
+    legacy renegotiation, certifi's bundle, no client certificate) once, before the forks, and hands it out
+    for identical arguments. Each forked process gets its own copy: nothing is shared between downloads.
+    A call with a client certificate (per-download state) is never remembered."""
+    import inspect
+
+    import yt_dlp.networking.common as networking
+
+    original = getattr(networking, "make_ssl_context", None)
+    if original is None:  # another yt-dlp version (services.runner.ytdlp_update): it builds its own contexts
+        return
+    signature = inspect.signature(original)
+    contexts: dict = {}
+
+    def shared(*args, **kwargs):
+        try:
+            arguments = signature.bind(*args, **kwargs)
+        except TypeError:
+            return original(*args, **kwargs)
+        arguments.apply_defaults()
+        if any(value for name, value in arguments.arguments.items() if name.startswith("client_certificate")):
+            return original(*args, **kwargs)
+        key = (tuple(sorted(arguments.arguments.items())), os.environ.get("SSLKEYLOGFILE"))
+        try:
+            context = contexts.get(key)
+        except TypeError:  # an unhashable argument
+            return original(*args, **kwargs)
+        if context is None:
+            context = contexts[key] = original(*args, **kwargs)
+        return context
+
+    networking.make_ssl_context = shared
+    shared()
 
 
 def run_ytdlp(arguments: list[str], recorder=None) -> int:

@@ -142,39 +142,55 @@ def run_ytdlp(arguments: list[str], recorder=None) -> int:
 
 
 def serve_one_job(blocked) -> None:
-    """Reads one argument list from stdin, runs yt-dlp with it, reports DONE, checks the file the runner
-    names, and exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
-    from common.config import load_settings
-    from common.network import guard_connections
-    from common.ytdlp import DONE_MARKER, FAILURE_MARKER, PROBE_MARKER
-    from services.runner.egress_proxy import GuardedProxy, isolated_listener
-    from services.runner.ffmpeg_guard import guard_subprocesses
-    from services.runner.media import probe_media
-    from services.runner.ytdlp_failures import FailureRecorder
-
+    """Prepares a job (PreparedJob) while it waits, reads one argument list from stdin, runs it, and exits
+    with yt-dlp's code. Called in a warm process (or a fork of one)."""
+    job = PreparedJob(blocked)
     line = sys.stdin.readline()
     if not line.strip():
         os._exit(0)
-    guard = guard_connections(blocked)
-    listener, namespace = isolated_listener() or (None, None)
-    guard_subprocesses(guard, GuardedProxy(guard, listener).url, load_settings().VIDEODATAPATH, namespace)
-    recorder = FailureRecorder()
-    recorder.install()
-    code = run_ytdlp(json.loads(line), recorder)
-    if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
-        print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
-        code = code or 1
-    sys.stderr.flush()
-    failure = recorder.verdict(guard.refusals)
-    if failure is not None:
-        print(FAILURE_MARKER + json.dumps(failure), flush=True)
-    print(f"{DONE_MARKER}{code}", flush=True)
-    reported = sys.stdin.readline().strip()
-    if reported:
-        problem, duration = probe_media(reported)
-        print(PROBE_MARKER + json.dumps({"problem": problem, "durationSeconds": duration}), flush=True)
-    sys.stdout.flush()
-    os._exit(code)  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+    os._exit(job.run(json.loads(line)))  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+
+
+class PreparedJob:
+    """What a job needs before its arguments, made while the process waits for them (the network namespace
+    and the proxy thread of the ffmpeg guard cost ~2-5 ms): the address guard on every connection, ffmpeg's
+    guard, the failure recorder. Nothing in it depends on the arguments; the process serves one job."""
+
+    def __init__(self, blocked):
+        from common.config import load_settings
+        from common.network import guard_connections
+        from services.runner.egress_proxy import GuardedProxy, isolated_listener
+        from services.runner.ffmpeg_guard import guard_subprocesses
+        from services.runner.ytdlp_failures import FailureRecorder
+
+        self.guard = guard_connections(blocked)
+        listener, namespace = isolated_listener() or (None, None)
+        guard_subprocesses(self.guard, GuardedProxy(self.guard, listener).url, load_settings().VIDEODATAPATH,
+                           namespace)
+        self.recorder = FailureRecorder()
+        self.recorder.install()
+
+    def run(self, arguments: list[str]) -> int:
+        """Runs yt-dlp, reports DONE, checks the file the runner names on stdin; returns yt-dlp's code."""
+        from common.ytdlp import DONE_MARKER, FAILURE_MARKER, PROBE_MARKER
+        from services.runner.media import probe_media
+
+        guard, recorder = self.guard, self.recorder
+        code = run_ytdlp(arguments, recorder)
+        if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
+            print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
+            code = code or 1
+        sys.stderr.flush()
+        failure = recorder.verdict(guard.refusals)
+        if failure is not None:
+            print(FAILURE_MARKER + json.dumps(failure), flush=True)
+        print(f"{DONE_MARKER}{code}", flush=True)
+        reported = sys.stdin.readline().strip()
+        if reported:
+            problem, duration = probe_media(reported)
+            print(PROBE_MARKER + json.dumps({"problem": problem, "durationSeconds": duration}), flush=True)
+        sys.stdout.flush()
+        return code
 
 
 def warm_settings():

@@ -11,7 +11,10 @@ argument list) and timestamps its output lines, to show where the time goes insi
 """
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
 import shutil
 import subprocess
 import time
@@ -171,14 +174,35 @@ def end_to_end(quick: bool) -> tuple[Table, Table]:
     return table, steps
 
 
-VARIANTS = [  # label, start a replacement spare at the same time
-    ("warm_ytdlp alone", False),
-    ("warm_ytdlp, a new spare warming up meanwhile", True),
+VARIANTS = [  # label, kind: "alone", "meanwhile" (a replacement spare starts at the same time), "zygote"
+    ("warm_ytdlp alone", "alone"),
+    ("warm_ytdlp, a new spare warming up meanwhile", "meanwhile"),
+    ("forked from the zygote, as the runner does", "zygote"),
 ]
 
 
-def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) -> dict[str, float]:
-    """One download in a hand-started services.runner.warm_ytdlp; times from writing the arguments.
+def start_zygote(folder: Path):
+    """The runner's zygote (services.runner.processes.Zygote) with this process in the runner's place: a child
+    subreaper that adopts the yt-dlp processes it forks."""
+    from common.lifecycle import become_subreaper
+    from services.runner.processes import Zygote
+
+    become_subreaper()
+    logging.getLogger("runner").setLevel(logging.ERROR)  # its warning when the benchmark stops it at the end
+    saved = dict(os.environ)
+    os.environ.update(media_env(folder))  # the zygote inherits this process's environment
+    try:
+        zygote = Zygote(str(PYTHON))
+        zygote.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return zygote
+
+
+def warm_process_run(url: str, folder: Path, kind: str = "alone", zygote=None) -> dict[str, float]:
+    """One download in a hand-started services.runner.warm_ytdlp (kind "alone", "meanwhile") or in a process
+    forked by the zygote (kind "zygote"); times from writing the arguments.
 
     Speaks both protocols: the current one (the process prints PRT-DONE <code>, reads the reported file's path
     and prints PRT-PROBE with its own media check) and the older one (exit after yt-dlp; ffprobe outside)."""
@@ -188,15 +212,20 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     data = folder / "data"
     uuid = str(uuidlib.uuid4())
     command = [str(PYTHON), "-u", "-m", "services.runner.warm_ytdlp"]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               cwd=APP_DIR, env=env, text=True, bufsize=1, start_new_session=True)
+    if kind == "zygote":
+        process = zygote.fork()
+        stdout = io.TextIOWrapper(io.BufferedReader(process.stdout))
+    else:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   cwd=APP_DIR, env=env, text=True, bufsize=1, start_new_session=True)
+        stdout = process.stdout
     wait_for(lambda: is_waiting_on_stdin(process.pid), timeout=60, interval=0.01, message="warm yt-dlp")
     spare = None
     arguments = ytdlp.build_command_line(uuid, url, [], data, data / ".partial")
     done_marker = getattr(ytdlp, "DONE_MARKER", None)
     probe_marker = getattr(ytdlp, "PROBE_MARKER", None)
     start = time.monotonic()
-    if concurrent_warmup:  # what the runner did before the zygote: warm a replacement spare at once
+    if kind == "meanwhile":  # what the runner did before the zygote: warm a replacement spare at once
         spare = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, cwd=APP_DIR, env=env, start_new_session=True)
     process.stdin.write(json.dumps(arguments) + "\n")
@@ -204,7 +233,7 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     if not done_marker:
         process.stdin.close()
     marks: dict = {}
-    for line in process.stdout:
+    for line in stdout:
         now = time.monotonic() - start
         if line.startswith(ytdlp.PROGRESS_MARKER):
             marks.setdefault("first_progress", now)
@@ -225,6 +254,9 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     process.wait()
     marks["exit"] = time.monotonic() - start
     stderr = process.stderr.read()
+    stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    if kind == "zygote":
+        process.close()
     if process.returncode != 0:
         raise RuntimeError(f"warm yt-dlp failed: {stderr[-500:]}")
     marks.setdefault("done", marks["exit"])
@@ -251,6 +283,7 @@ def warm_breakdown(quick: bool) -> Table:
     server = MediaServerProcess(media)
     runs = 2 if quick else 3
     folder = temp_folder("prt-bench-warm-")
+    zygote = start_zygote(folder)
     table = Table(
         f"Inside one warm yt-dlp process (median of {runs}; times from writing the JSON arguments to its stdin)",
         ["Media", "Warm process", "Options+extraction (to 1st progress line)", "Transfer (to 'finished')",
@@ -262,15 +295,21 @@ def warm_breakdown(quick: bool) -> Table:
          "(what the runner used to run).",
          "'a new spare warming up meanwhile': a second warm_ytdlp starts importing when the arguments are written "
          "(what the runner did before it forked spares from a zygote); on 2 cores it competes for "
-         "CPU with the download."])
+         "CPU with the download.",
+         "'forked from the zygote': a process forked by services.runner.processes.Zygote, as the runner gets its "
+         "spares (this benchmark in the runner's place), and given its job once it waits; its first writes to "
+         "the memory it shares with the zygote copy pages (copy-on-write), which a hand-started process does "
+         "not pay."])
     for name, path in CASES:
-        for label, concurrent in VARIANTS:
-            runs_marks = [warm_process_run(server.url + path, folder, concurrent) for _ in range(runs)]
+        for label, kind in VARIANTS:
+            runs_marks = [warm_process_run(server.url + path, folder, kind, zygote) for _ in range(runs)]
             m = {key: median([r[key] for r in runs_marks])
                  for key in ("first_progress", "transfer_done", "file", "done", "check", "probed", "exit")}
             table.add(name, label, fmt_ms(m["first_progress"]), fmt_ms(m["transfer_done"] - m["first_progress"]),
                       fmt_ms(m["file"] - m["transfer_done"]), fmt_ms(m["done"]), fmt_ms(m["check"]),
                       fmt_ms(m["probed"]), fmt_ms(m["exit"]))
+    zygote.stop()
+    zygote.popen.wait()
     server.close()
     shutil.rmtree(folder, ignore_errors=True)
     return table

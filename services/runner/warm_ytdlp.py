@@ -1,8 +1,9 @@
 """A yt-dlp process started ahead of need.
 
-It imports yt-dlp, compiles its extractor patterns and builds one YoutubeDL from the service's own command
-line (which also detects the ffmpeg version), then waits on stdin for one JSON argument list and runs
-yt-dlp's own command-line entry point with it: same parser, same output, same exit code as `yt-dlp`.
+It imports yt-dlp, compiles its extractor patterns, builds one YoutubeDL from the service's own command
+line (which also detects the ffmpeg version) and the SSL context downloads use (_share_ssl_contexts), then
+prepares a job (PreparedJob), waits on stdin for one JSON argument list and runs yt-dlp's own command-line
+entry point with it: same parser, same output, same exit code as `yt-dlp`.
 Every connection of the job goes through the address guard (common.network) in process, and ffmpeg's
 through a GuardedProxy thread (services.runner.egress_proxy, ffmpeg_guard); a refused address fails the job
 with an `ERROR: blocked address: ...` line. After yt-dlp's main returns it prints DONE_MARKER with the exit

@@ -1,16 +1,20 @@
 """End-to-end time of one download through the service against a fresh `yt-dlp` process on the same URL.
 
 Service: from POST initiateDownload until listDownloads (polled every 10 ms) shows COMPLETED, with the times
-the UUID came back and DOWNLOADING became visible. Direct: `yt-dlp --ignore-config -o ... URL` in a new
-process. Pairs are interleaved (the order alternates) and the median of each side is compared. Before each
-service run the runner's spares are warm and idle, as they are on a service that is not saturated.
+the UUID came back and DOWNLOADING became visible; "waited": the same, told by one waitForDownload call (push)
+instead of polling. Direct: `yt-dlp --ignore-config -o ... URL` in a new process. The three are interleaved
+(the order rotates) and the median of each side is compared. Before each service run the runner's spares are
+warm and idle, as they are on a service that is not saturated. The media server runs in a process of its own.
 
 The second part runs the warm yt-dlp process protocol by hand (services.runner.warm_ytdlp, the service's own
 argument list) and timestamps its output lines, to show where the time goes inside yt-dlp; then ffprobe.
 """
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
 import shutil
 import subprocess
 import time
@@ -19,8 +23,31 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (bench_main, APP_DIR, PYTHON, LogFollower, MediaServer, Stack, Table, ensure_media, fmt_ms, is_waiting_on_stdin,
+from bench.common import (bench_main, APP_DIR, PYTHON, LogFollower, Stack, Table, ensure_media, fmt_ms, is_waiting_on_stdin,
                           media_env, median, run_direct_ytdlp, temp_folder, wait_for, wait_warm_spares)
+
+class MediaServerProcess:
+    """The tests' media server (tests.media.MediaServer) in a process of its own, as a real video host would be:
+    in this process its threads would compete for the interpreter lock with the benchmark's own polling (every
+    10 ms) and log follower (every 2 ms), which slows the service's transfers and not the direct runs."""
+
+    def __init__(self, folder: Path):
+        code = ("import sys; from pathlib import Path; from tests.media import MediaServer; "
+                "server = MediaServer(Path(sys.argv[1])); print(server.url, flush=True); sys.stdin.read()")
+        self.process = subprocess.Popen([str(PYTHON), "-c", code, str(folder)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, cwd=APP_DIR, text=True)
+        self.url = self.process.stdout.readline().strip()
+        if not self.url:
+            raise RuntimeError("the media server process did not start")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
 
 CASES = [("4 MB mp4", "/cbr4.mp4"), ("20 MB mp4", "/cbr20.mp4"), ("HLS (4 x 1 s, 4 MB)", "/hls4/index.m3u8")]
 
@@ -31,7 +58,8 @@ LOG_MARKS = [("created", ("created PENDING",)), ("dispatched", ("dispatched",)),
 
 
 def service_run(stack: Stack, session: requests.Session, url: str, timeout: float = 60,
-                follower: LogFollower | None = None) -> dict[str, float]:
+                follower: LogFollower | None = None, wait: bool = False) -> dict[str, float]:
+    """wait: learn the completion from one waitForDownload call (push) instead of polling listDownloads."""
     start = time.monotonic()
     response = session.post(f"{stack.api}/api/initiateDownload", json={"videoURL": url}, timeout=30)
     response.raise_for_status()
@@ -40,6 +68,13 @@ def service_run(stack: Stack, session: requests.Session, url: str, timeout: floa
     if follower is not None:
         marks["_follower"], marks["_uuid"], marks["_start"] = follower, uuid, start
     deadline = start + timeout
+    if wait:
+        row = session.get(f"{stack.api}/api/waitForDownload", params={"videoDownloadUUID": uuid,
+                          "timeoutSeconds": timeout}, timeout=timeout + 5).json()
+        marks["completed"] = time.monotonic() - start
+        if row["downloadStatus"] != "COMPLETED":
+            raise RuntimeError(f"download failed: {row.get('errorMessage')}")
+        return log_marks(marks)
     while time.monotonic() < deadline:
         rows = session.get(f"{stack.api}/api/listDownloads", params={"onlyShowOngoingDownloads": "false"},
                            timeout=30).json()["downloads"]
@@ -80,13 +115,16 @@ METUBE_REFERENCE = ("MeTube, as measured and reported in issue 20 (Nov 2026) on 
 
 def end_to_end(quick: bool) -> tuple[Table, Table]:
     media = ensure_media()
-    server = MediaServer(media)
+    server = MediaServerProcess(media)
     pairs = 3 if quick else 5
     table = Table(
         f"End-to-end: service vs direct yt-dlp (median of {pairs} interleaved pairs)",
         ["Media", "Direct yt-dlp", "Service", "Ratio service/direct", "UUID returned", "DOWNLOADING visible",
-         "COMPLETED visible", "Service min..max"],
+         "COMPLETED visible", "Service min..max", "Service, waitForDownload", "Ratio waited/direct"],
         ["Target: ratio <= 0.15. Times from POST initiateDownload; status polled every 10 ms.",
+         "Service, waitForDownload: the same download told complete by one waitForDownload call (push) instead of "
+         "polling listDownloads every 10 ms, which keeps the API busy on the same 2 cores; these runs are "
+         "interleaved with the others.",
          f"External reference, not measured by this run: {METUBE_REFERENCE}",
          "Direct: `yt-dlp --ignore-config -q --no-progress -o ... URL` in a fresh process, same URL, same run."])
     steps = Table(
@@ -103,25 +141,27 @@ def end_to_end(quick: bool) -> tuple[Table, Table]:
         follower = LogFollower(stack.log_path)
         for name, path in CASES:
             url = server.url + path
-            direct, service = [], []
+            direct, service, waited = [], [], []
             # one untimed round of each warms the page cache and the media server
             wait_warm_spares(stack, 2)
             service_run(stack, session, url)
             run_direct_ytdlp(url, work)
+            sides = ["service", "direct", "waited"]
             for index in range(pairs):
-                order = ("service", "direct") if index % 2 == 0 else ("direct", "service")
-                for side in order:
-                    if side == "service":
-                        wait_warm_spares(stack, 2)
-                        service.append(service_run(stack, session, url, follower=follower))
-                    else:
+                for side in sides[index % 3:] + sides[:index % 3]:
+                    if side == "direct":
                         direct.append(run_direct_ytdlp(url, work))
+                        continue
+                    wait_warm_spares(stack, 2)
+                    marks = service_run(stack, session, url, follower=follower, wait=side == "waited")
+                    (service if side == "service" else waited).append(marks)
             d = median(direct)
             s = {key: median([m[key] for m in service]) for key in ("uuid", "downloading", "completed")}
             completed = [m["completed"] for m in service]
+            pushed = median([m["completed"] for m in waited])
             table.add(name, fmt_ms(d), fmt_ms(s["completed"]), f"{s['completed'] / d:.2f}", fmt_ms(s["uuid"]),
                       fmt_ms(s["downloading"]), fmt_ms(s["completed"]),
-                      f"{fmt_ms(min(completed))}..{fmt_ms(max(completed))}")
+                      f"{fmt_ms(min(completed))}..{fmt_ms(max(completed))}", fmt_ms(pushed), f"{pushed / d:.2f}")
             m = {key: median([r[key] for r in service]) for key in service[0]}
             steps.add(name, *(fmt_ms(m[key]) for key in ("uuid", "created", "dispatched", "attempt", "downloading",
                                                          "ytdlp_exit", "committed", "completed")))
@@ -134,14 +174,35 @@ def end_to_end(quick: bool) -> tuple[Table, Table]:
     return table, steps
 
 
-VARIANTS = [  # label, start a replacement spare at the same time
-    ("warm_ytdlp alone", False),
-    ("warm_ytdlp, a new spare warming up meanwhile", True),
+VARIANTS = [  # label, kind: "alone", "meanwhile" (a replacement spare starts at the same time), "zygote"
+    ("warm_ytdlp alone", "alone"),
+    ("warm_ytdlp, a new spare warming up meanwhile", "meanwhile"),
+    ("forked from the zygote, as the runner does", "zygote"),
 ]
 
 
-def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) -> dict[str, float]:
-    """One download in a hand-started services.runner.warm_ytdlp; times from writing the arguments.
+def start_zygote(folder: Path):
+    """The runner's zygote (services.runner.processes.Zygote) with this process in the runner's place: a child
+    subreaper that adopts the yt-dlp processes it forks."""
+    from common.lifecycle import become_subreaper
+    from services.runner.processes import Zygote
+
+    become_subreaper()
+    logging.getLogger("runner").setLevel(logging.ERROR)  # its warning when the benchmark stops it at the end
+    saved = dict(os.environ)
+    os.environ.update(media_env(folder))  # the zygote inherits this process's environment
+    try:
+        zygote = Zygote(str(PYTHON))
+        zygote.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return zygote
+
+
+def warm_process_run(url: str, folder: Path, kind: str = "alone", zygote=None) -> dict[str, float]:
+    """One download in a hand-started services.runner.warm_ytdlp (kind "alone", "meanwhile") or in a process
+    forked by the zygote (kind "zygote"); times from writing the arguments.
 
     Speaks both protocols: the current one (the process prints PRT-DONE <code>, reads the reported file's path
     and prints PRT-PROBE with its own media check) and the older one (exit after yt-dlp; ffprobe outside)."""
@@ -151,15 +212,20 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     data = folder / "data"
     uuid = str(uuidlib.uuid4())
     command = [str(PYTHON), "-u", "-m", "services.runner.warm_ytdlp"]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               cwd=APP_DIR, env=env, text=True, bufsize=1, start_new_session=True)
+    if kind == "zygote":
+        process = zygote.fork()
+        stdout = io.TextIOWrapper(io.BufferedReader(process.stdout))
+    else:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   cwd=APP_DIR, env=env, text=True, bufsize=1, start_new_session=True)
+        stdout = process.stdout
     wait_for(lambda: is_waiting_on_stdin(process.pid), timeout=60, interval=0.01, message="warm yt-dlp")
     spare = None
     arguments = ytdlp.build_command_line(uuid, url, [], data, data / ".partial")
     done_marker = getattr(ytdlp, "DONE_MARKER", None)
     probe_marker = getattr(ytdlp, "PROBE_MARKER", None)
     start = time.monotonic()
-    if concurrent_warmup:  # what the runner did before the zygote: warm a replacement spare at once
+    if kind == "meanwhile":  # what the runner did before the zygote: warm a replacement spare at once
         spare = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, cwd=APP_DIR, env=env, start_new_session=True)
     process.stdin.write(json.dumps(arguments) + "\n")
@@ -167,7 +233,7 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     if not done_marker:
         process.stdin.close()
     marks: dict = {}
-    for line in process.stdout:
+    for line in stdout:
         now = time.monotonic() - start
         if line.startswith(ytdlp.PROGRESS_MARKER):
             marks.setdefault("first_progress", now)
@@ -188,6 +254,9 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
     process.wait()
     marks["exit"] = time.monotonic() - start
     stderr = process.stderr.read()
+    stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    if kind == "zygote":
+        process.close()
     if process.returncode != 0:
         raise RuntimeError(f"warm yt-dlp failed: {stderr[-500:]}")
     marks.setdefault("done", marks["exit"])
@@ -211,9 +280,10 @@ def warm_process_run(url: str, folder: Path, concurrent_warmup: bool = False) ->
 
 def warm_breakdown(quick: bool) -> Table:
     media = ensure_media()
-    server = MediaServer(media)
+    server = MediaServerProcess(media)
     runs = 2 if quick else 3
     folder = temp_folder("prt-bench-warm-")
+    zygote = start_zygote(folder)
     table = Table(
         f"Inside one warm yt-dlp process (median of {runs}; times from writing the JSON arguments to its stdin)",
         ["Media", "Warm process", "Options+extraction (to 1st progress line)", "Transfer (to 'finished')",
@@ -225,15 +295,21 @@ def warm_breakdown(quick: bool) -> Table:
          "(what the runner used to run).",
          "'a new spare warming up meanwhile': a second warm_ytdlp starts importing when the arguments are written "
          "(what the runner did before it forked spares from a zygote); on 2 cores it competes for "
-         "CPU with the download."])
+         "CPU with the download.",
+         "'forked from the zygote': a process forked by services.runner.processes.Zygote, as the runner gets its "
+         "spares (this benchmark in the runner's place), and given its job once it waits; its first writes to "
+         "the memory it shares with the zygote copy pages (copy-on-write), which a hand-started process does "
+         "not pay."])
     for name, path in CASES:
-        for label, concurrent in VARIANTS:
-            runs_marks = [warm_process_run(server.url + path, folder, concurrent) for _ in range(runs)]
+        for label, kind in VARIANTS:
+            runs_marks = [warm_process_run(server.url + path, folder, kind, zygote) for _ in range(runs)]
             m = {key: median([r[key] for r in runs_marks])
                  for key in ("first_progress", "transfer_done", "file", "done", "check", "probed", "exit")}
             table.add(name, label, fmt_ms(m["first_progress"]), fmt_ms(m["transfer_done"] - m["first_progress"]),
                       fmt_ms(m["file"] - m["transfer_done"]), fmt_ms(m["done"]), fmt_ms(m["check"]),
                       fmt_ms(m["probed"]), fmt_ms(m["exit"]))
+    zygote.stop()
+    zygote.popen.wait()
     server.close()
     shutil.rmtree(folder, ignore_errors=True)
     return table

@@ -1,8 +1,9 @@
 """A yt-dlp process started ahead of need.
 
-It imports yt-dlp, compiles its extractor patterns and builds one YoutubeDL from the service's own command
-line (which also detects the ffmpeg version), then waits on stdin for one JSON argument list and runs
-yt-dlp's own command-line entry point with it: same parser, same output, same exit code as `yt-dlp`.
+It imports yt-dlp, compiles its extractor patterns, builds one YoutubeDL from the service's own command
+line (which also detects the ffmpeg version) and the SSL context downloads use (_share_ssl_contexts), then
+prepares a job (PreparedJob), waits on stdin for one JSON argument list and runs yt-dlp's own command-line
+entry point with it: same parser, same output, same exit code as `yt-dlp`.
 Every connection of the job goes through the address guard (common.network) in process, and ffmpeg's
 through a GuardedProxy thread (services.runner.egress_proxy, ffmpeg_guard); a refused address fails the job
 with an `ERROR: blocked address: ...` line. After yt-dlp's main returns it prints DONE_MARKER with the exit
@@ -51,11 +52,13 @@ def _warm_up() -> None:
     from yt_dlp.utils import unified_timestamp
 
     from common.ytdlp import build_command_line
-    from services.runner import egress_proxy, ffmpeg_guard  # noqa: F401
+    from common import network  # noqa: F401
+    from services.runner import egress_proxy, ffmpeg_guard, media, ytdlp_failures  # noqa: F401  (for every job)
 
     for extractor in gen_extractor_classes():
         extractor.suitable(WARM_URL)
     _memoize(sys.modules["yt_dlp.YoutubeDL"], "orderedSet_from_options")
+    _share_ssl_contexts()
     # yt-dlp's updater asks for the architecture on every run, and the stdlib answers by running `file`
     platform.architecture = functools.cache(platform.architecture)
     yt_dlp.utils.system_identifier()
@@ -82,6 +85,43 @@ def _memoize(module, name: str) -> None:
     setattr(module, name, remembered)
 
 
+def _share_ssl_contexts() -> None:
+    """yt-dlp builds an SSL context for every request handler it creates, loading the ~150 KB CA bundle each
+    time (~15-30 ms of every download). The warm process builds the default one (certificates checked, no
+    legacy renegotiation, certifi's bundle, no client certificate) once, before the forks, and hands it out
+    for identical arguments. Each forked process gets its own copy: nothing is shared between downloads.
+    A call with a client certificate (per-download state) is never remembered."""
+    import inspect
+
+    import yt_dlp.networking.common as networking
+
+    original = getattr(networking, "make_ssl_context", None)
+    if original is None:  # another yt-dlp version (services.runner.ytdlp_update): it builds its own contexts
+        return
+    signature = inspect.signature(original)
+    contexts: dict = {}
+
+    def shared(*args, **kwargs):
+        try:
+            arguments = signature.bind(*args, **kwargs)
+        except TypeError:
+            return original(*args, **kwargs)
+        arguments.apply_defaults()
+        if any(value for name, value in arguments.arguments.items() if name.startswith("client_certificate")):
+            return original(*args, **kwargs)
+        key = (tuple(sorted(arguments.arguments.items())), os.environ.get("SSLKEYLOGFILE"))
+        try:
+            context = contexts.get(key)
+        except TypeError:  # an unhashable argument
+            return original(*args, **kwargs)
+        if context is None:
+            context = contexts[key] = original(*args, **kwargs)
+        return context
+
+    networking.make_ssl_context = shared
+    shared()
+
+
 def run_ytdlp(arguments: list[str], recorder=None) -> int:
     """yt-dlp's main, returning its exit code the way the interpreter would report it; an exception that
     escapes it is reported (and recorded) as an error instead of ending the process without DONE."""
@@ -103,39 +143,55 @@ def run_ytdlp(arguments: list[str], recorder=None) -> int:
 
 
 def serve_one_job(blocked) -> None:
-    """Reads one argument list from stdin, runs yt-dlp with it, reports DONE, checks the file the runner
-    names, and exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
-    from common.config import load_settings
-    from common.network import guard_connections
-    from common.ytdlp import DONE_MARKER, FAILURE_MARKER, PROBE_MARKER
-    from services.runner.egress_proxy import GuardedProxy, isolated_listener
-    from services.runner.ffmpeg_guard import guard_subprocesses
-    from services.runner.media import probe_media
-    from services.runner.ytdlp_failures import FailureRecorder
-
+    """Prepares a job (PreparedJob) while it waits, reads one argument list from stdin, runs it, and exits
+    with yt-dlp's code. Called in a warm process (or a fork of one)."""
+    job = PreparedJob(blocked)
     line = sys.stdin.readline()
     if not line.strip():
         os._exit(0)
-    guard = guard_connections(blocked)
-    listener, namespace = isolated_listener() or (None, None)
-    guard_subprocesses(guard, GuardedProxy(guard, listener).url, load_settings().VIDEODATAPATH, namespace)
-    recorder = FailureRecorder()
-    recorder.install()
-    code = run_ytdlp(json.loads(line), recorder)
-    if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
-        print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
-        code = code or 1
-    sys.stderr.flush()
-    failure = recorder.verdict(guard.refusals)
-    if failure is not None:
-        print(FAILURE_MARKER + json.dumps(failure), flush=True)
-    print(f"{DONE_MARKER}{code}", flush=True)
-    reported = sys.stdin.readline().strip()
-    if reported:
-        problem, duration = probe_media(reported)
-        print(PROBE_MARKER + json.dumps({"problem": problem, "durationSeconds": duration}), flush=True)
-    sys.stdout.flush()
-    os._exit(code)  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+    os._exit(job.run(json.loads(line)))  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+
+
+class PreparedJob:
+    """What a job needs before its arguments, made while the process waits for them (the network namespace
+    and the proxy thread of the ffmpeg guard cost ~2-5 ms): the address guard on every connection, ffmpeg's
+    guard, the failure recorder. Nothing in it depends on the arguments; the process serves one job."""
+
+    def __init__(self, blocked):
+        from common.config import load_settings
+        from common.network import guard_connections
+        from services.runner.egress_proxy import GuardedProxy, isolated_listener
+        from services.runner.ffmpeg_guard import guard_subprocesses
+        from services.runner.ytdlp_failures import FailureRecorder
+
+        self.guard = guard_connections(blocked)
+        listener, namespace = isolated_listener() or (None, None)
+        guard_subprocesses(self.guard, GuardedProxy(self.guard, listener).url, load_settings().VIDEODATAPATH,
+                           namespace)
+        self.recorder = FailureRecorder()
+        self.recorder.install()
+
+    def run(self, arguments: list[str]) -> int:
+        """Runs yt-dlp, reports DONE, checks the file the runner names on stdin; returns yt-dlp's code."""
+        from common.ytdlp import DONE_MARKER, FAILURE_MARKER, PROBE_MARKER
+        from services.runner.media import probe_media
+
+        guard, recorder = self.guard, self.recorder
+        code = run_ytdlp(arguments, recorder)
+        if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
+            print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
+            code = code or 1
+        sys.stderr.flush()
+        failure = recorder.verdict(guard.refusals)
+        if failure is not None:
+            print(FAILURE_MARKER + json.dumps(failure), flush=True)
+        print(f"{DONE_MARKER}{code}", flush=True)
+        reported = sys.stdin.readline().strip()
+        if reported:
+            problem, duration = probe_media(reported)
+            print(PROBE_MARKER + json.dumps({"problem": problem, "durationSeconds": duration}), flush=True)
+        sys.stdout.flush()
+        return code
 
 
 def warm_settings():

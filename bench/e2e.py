@@ -228,7 +228,9 @@ def warm_process_run(url: str, folder: Path, kind: str = "alone", zygote=None) -
     if kind == "meanwhile":  # what the runner did before the zygote: warm a replacement spare at once
         spare = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, cwd=APP_DIR, env=env, start_new_session=True)
-    process.stdin.write(json.dumps(arguments) + "\n")
+    make_job = getattr(ytdlp, "job_line", None)  # absent in code older than the check in the yt-dlp process
+    process.stdin.write(make_job(arguments, uuid, url, data, data / ".partial") if make_job
+                        else json.dumps(arguments) + "\n")
     process.stdin.flush()
     if not done_marker:
         process.stdin.close()

@@ -74,8 +74,8 @@ FAILURE_CLASSES: dict[str, FailureClass] = {
         "yt-dlp process or the whole service stopped under it)",
         "The download was given up after {attempts} cut short by a failure of the service.", True),
     "refusedParameters": FailureClass(
-        "The runner's final check of the yt-dlp command line built from the stored parameters refused it; "
-        "yt-dlp was not run",
+        "The final check of the yt-dlp command line built from the stored parameters (in the yt-dlp process, "
+        "before yt-dlp runs) refused it; yt-dlp was not run",
         "The service refused this download's yt-dlp parameters, so yt-dlp was not run.", False),
     "cookieProfileMissing": FailureClass(
         "The download's cookie profile (`cookieProfile`) was deleted before the download ran",

@@ -245,6 +245,8 @@ def _parse_user_arguments(arguments: list[str]):
 PROGRESS_MARKER = "PRT-PROGRESS "
 FILE_MARKER = "PRT-FILE "
 DONE_MARKER = "PRT-DONE "  # printed by the warm process after yt-dlp's main, with its exit code
+REFUSED_MARKER = "PRT-REFUSED "  # the warm process refused the job's command line (verify_job); yt-dlp did not run
+REFUSED_EXIT_CODE = 2
 PROBE_MARKER = "PRT-PROBE "  # the warm process's media check of the reported file
 FAILURE_MARKER = "PRT-FAILURE "  # the warm process's class of yt-dlp's last error (services/runner/ytdlp_failures)
 INFO_MARKER = "PRT-INFO "  # what yt-dlp learnt about the video, printed once the file is in place
@@ -375,3 +377,31 @@ def _strict(parser):
 
     parser.error = error
     return parser
+
+
+def job_line(arguments: list[str], uuid: str, video_url: str, data_path: Path, partial_path: Path,
+             playlist: bool = False, cookies_file: Path | None = None) -> str:
+    """The one line a yt-dlp process reads on stdin: the command line, and what verify_command_line must find
+    in it (checked in that process, by the yt-dlp that will run it, before it runs)."""
+    return json.dumps({"arguments": list(arguments), "expected": {
+        "uuid": uuid, "video_url": video_url, "data_path": str(data_path), "partial_path": str(partial_path),
+        "playlist": playlist, "cookies_file": str(cookies_file) if cookies_file is not None else None}}) + "\n"
+
+
+def verify_job(line: str) -> list[str]:
+    """The arguments of a job_line once verify_command_line accepts them; CommandLineViolation otherwise
+    (also for a line that is not a complete job: nothing runs unchecked)."""
+    try:
+        job = json.loads(line)
+        arguments, expected = job["arguments"], job["expected"]
+        if not (isinstance(arguments, list) and all(isinstance(argument, str) for argument in arguments)):
+            raise TypeError("arguments")
+        cookies_file = expected["cookies_file"]
+        checks = (str(expected["uuid"]), str(expected["video_url"]), Path(expected["data_path"]),
+                  Path(expected["partial_path"]))
+        playlist = expected["playlist"] is True
+        cookies = Path(cookies_file) if cookies_file is not None else None
+    except (ValueError, KeyError, TypeError) as error:
+        raise CommandLineViolation(f"the job is not a complete job line ({type(error).__name__})") from None
+    verify_command_line(arguments, *checks, playlist=playlist, cookies_file=cookies)
+    return arguments

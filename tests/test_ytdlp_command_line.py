@@ -10,7 +10,7 @@ from yt_dlp.options import create_parser
 
 from common.ytdlp import (ALLOWED_OPTIONS, CommandLineViolation, ParameterError, build_command_line,
                           build_expand_command_line,
-                          check_parameters, verify_command_line)
+                          check_parameters, job_line, verify_command_line, verify_job)
 
 UUID = "2b1f6f0e-7f6c-4f47-9d0e-3f4b1c1d2e3f"
 URL = "http://127.0.0.1:9/video.mp4"
@@ -205,3 +205,24 @@ def test_the_playlist_listing_keeps_every_other_invariant_and_lists_only(paths):
     assert options["extract_flat"] and options["dump_single_json"] and options["simulate"]
     assert options["playlistend"] == 7 and not options.get("noplaylist")
     assert parse_options(arguments).urls == [URL]
+
+
+def test_the_yt_dlp_process_runs_a_job_line_only_once_its_command_line_passes(paths):
+    """The runner hands each yt-dlp process a job line; that process verifies it with its own yt-dlp."""
+    arguments = build_command_line(UUID, URL, [], *paths)
+    assert verify_job(job_line(arguments, UUID, URL, *paths)) == arguments
+    with pytest.raises(CommandLineViolation):  # the job says "no playlist", the command line asks for one
+        verify_job(job_line(with_runner_bug(["--yes-playlist"], paths), UUID, URL, *paths))
+    with pytest.raises(CommandLineViolation):  # expected another download's URL
+        verify_job(job_line(arguments, UUID, "http://127.0.0.1:9/other.mp4", *paths))
+
+
+@pytest.mark.parametrize("line", [
+    '["--ignore-config", "http://127.0.0.1:9/video.mp4"]',  # a bare argument list: the old protocol
+    '{"arguments": ["--ignore-config"]}', '{"expected": {}}', "not json", "null",
+    '{"arguments": [1, 2], "expected": {"uuid": "u", "video_url": "v", "data_path": "/", "partial_path": "/", '
+    '"playlist": false, "cookies_file": null}}',
+])
+def test_a_line_that_is_not_a_complete_job_runs_nothing(line):
+    with pytest.raises(CommandLineViolation):
+        verify_job(line)

@@ -26,8 +26,7 @@ from common.config import Settings, load_settings
 from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
 from common.ytdlp import (DONE_MARKER, FAILURE_MARKER, FILE_MARKER, INFO_MARKER, PROBE_MARKER, PROGRESS_MARKER,
-                          THUMBNAIL_EXTENSION, CommandLineViolation, build_command_line, build_expand_command_line,
-                          verify_command_line)
+                          REFUSED_MARKER, THUMBNAIL_EXTENSION, build_command_line, build_expand_command_line, job_line)
 from services.runner.media import check_final_file, keep_thumbnail, parse_progress
 from services.runner.processes import ForkedProcess, SparePool, ZygoteGone, kill_group, stop_group
 from services.runner import ytdlp_update
@@ -160,12 +159,11 @@ class Job(threading.Thread):
         uuid, settings, url = self.order.uuid, self.settings, self.order.videoURL
         arguments = build_expand_command_line(uuid, url, self.order.playlistMaxItems, settings.VIDEODATAPATH,
                                               settings.partial_path)
-        try:
-            verify_command_line(arguments, uuid, url, settings.VIDEODATAPATH, settings.partial_path, playlist=True)
-        except CommandLineViolation as violation:
+        output, returncode, stopped = self._run_ytdlp(
+            job_line(arguments, uuid, url, settings.VIDEODATAPATH, settings.partial_path, playlist=True), attempt=0)
+        if output.refused is not None:
             return Outcome.failed("refusedParameters", f"refused: the playlist listing breaks an invariant: "
-                                  f"{violation}. yt-dlp was not run")
-        output, returncode, stopped = self._run_ytdlp(arguments, attempt=0)
+                                  f"{output.refused}. yt-dlp was not run")
         if self.cancelled.is_set() or self.runner.stopping.is_set():
             return Outcome.failed(failures.DEFAULT_CODE, "stopped")
         if output.stalled:
@@ -201,22 +199,26 @@ class Job(threading.Thread):
             self.runner.scheduler.send(bus.DownloadQueued(uuid=uuid))
         return True
 
-    def _run_ytdlp(self, arguments: list[str], attempt: int) -> tuple["YtdlpOutput", int, bool]:
-        """Runs one yt-dlp command line in a warm process: its output, exit code, and whether the runner
-        stopped it."""
+    def _run_ytdlp(self, job: str, attempt: int) -> tuple["YtdlpOutput", int, bool]:
+        """Runs one job line (common.ytdlp.job_line) in a warm process, which checks its command line before
+        yt-dlp runs: the output, exit code, and whether the runner stopped it."""
         try:
             self.process = process = self.runner.spares.take()
         except ZygoteGone as error:
             raise ProcessLost("zygoteLost", f"{failures.REQUEUE_REASONS['zygoteLost']}: {error}") from error
         self.ytdlp_version = process.ytdlp_version
         try:
-            process.stdin.write(json.dumps(arguments) + "\n")
+            process.stdin.write(job)
             process.stdin.flush()
             output = self._follow_output(process, attempt)
             returncode = process.wait()
         finally:
             kill_group(process)
             self.runner.spares.forget(process)
+        if output.refused is not None:
+            log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
+                        self.order.uuid, output.refused)
+            return output, returncode, process.stopped_by_runner
         log.info("download=%s yt-dlp exited returncode=%d", self.order.uuid, returncode)
         metrics.YTDLP_EXIT_CODES.labels(str(returncode)).inc()
         return output, returncode, process.stopped_by_runner
@@ -240,15 +242,13 @@ class Job(threading.Thread):
         uuid, settings = self.order.uuid, self.settings
         arguments = build_command_line(uuid, self.order.videoURL, self.order.ytdlpParameters,
                                        settings.VIDEODATAPATH, settings.partial_path, cookies_file)
-        try:
-            verify_command_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path,
-                                cookies_file=cookies_file)
-        except CommandLineViolation as violation:
-            log.warning("download=%s refused before yt-dlp ran: the command line breaks an invariant: %s",
-                        uuid, violation)
+        output, returncode, stopped_by_runner = self._run_ytdlp(
+            job_line(arguments, uuid, self.order.videoURL, settings.VIDEODATAPATH, settings.partial_path,
+                     cookies_file=cookies_file), attempt)
+        if output.refused is not None:
             return Outcome.failed("refusedParameters", f"refused: the yt-dlp command line built from this "
-                                  f"download's parameters breaks the service's rules: {violation}. yt-dlp was not run")
-        output, returncode, stopped_by_runner = self._run_ytdlp(arguments, attempt)
+                                  f"download's parameters breaks the service's rules: {output.refused}. "
+                                  f"yt-dlp was not run")
         video = output.video_fields()
         if output.stalled:
             return Outcome.failed("stalled", f"stalled: yt-dlp printed nothing for "
@@ -310,6 +310,8 @@ class Job(threading.Thread):
                 elif line.startswith(INFO_MARKER):
                     info = _json_or_none(line[len(INFO_MARKER):])
                     output.info = info if isinstance(info, dict) else {}
+                elif line.startswith(REFUSED_MARKER):
+                    output.refused = line[len(REFUSED_MARKER):].strip() or "refused"
                 elif line.startswith(FAILURE_MARKER):
                     failure = _json_or_none(line[len(FAILURE_MARKER):])
                     output.failure = failure if isinstance(failure, dict) else None
@@ -357,6 +359,7 @@ class YtdlpOutput:
     stalled: bool = False
     too_long: bool = False
     failure: dict | None = None  # FAILURE_MARKER: {"code", "detail", "httpStatus"}
+    refused: str | None = None  # REFUSED_MARKER: why the process refused the command line (yt-dlp did not run)
     info: dict = field(default_factory=dict)  # INFO_MARKER: yt-dlp's fields (common.ytdlp.INFO_FIELDS)
     listing: dict | None = None  # --dump-single-json of a playlist listing
 

@@ -2,8 +2,10 @@
 
 It imports yt-dlp, compiles its extractor patterns, builds one YoutubeDL from the service's own command
 line (which also detects the ffmpeg version) and the SSL context downloads use (_share_ssl_contexts), then
-prepares a job (PreparedJob), waits on stdin for one JSON argument list and runs yt-dlp's own command-line
-entry point with it: same parser, same output, same exit code as `yt-dlp`.
+prepares a job (PreparedJob), waits on stdin for one job line (common.ytdlp.job_line) and runs yt-dlp's own
+command-line entry point with its arguments: same parser, same output, same exit code as `yt-dlp`. Before
+that, this yt-dlp's own parser checks the complete command line against the service's invariants
+(common.ytdlp.verify_job); a refused one is reported after REFUSED_MARKER and yt-dlp does not run.
 Every connection of the job goes through the address guard (common.network) in process, and ffmpeg's
 through a GuardedProxy thread (services.runner.egress_proxy, ffmpeg_guard); a refused address fails the job
 with an `ERROR: blocked address: ...` line. After yt-dlp's main returns it prints DONE_MARKER with the exit
@@ -143,13 +145,20 @@ def run_ytdlp(arguments: list[str], recorder=None) -> int:
 
 
 def serve_one_job(blocked) -> None:
-    """Prepares a job (PreparedJob) while it waits, reads one argument list from stdin, runs it, and exits
-    with yt-dlp's code. Called in a warm process (or a fork of one)."""
+    """Prepares a job (PreparedJob) while it waits, reads one job line from stdin, verifies and runs it, and
+    exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
+    from common.ytdlp import REFUSED_EXIT_CODE, REFUSED_MARKER, CommandLineViolation, verify_job
+
     job = PreparedJob(blocked)
     line = sys.stdin.readline()
     if not line.strip():
         os._exit(0)
-    os._exit(job.run(json.loads(line)))  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+    try:
+        arguments = verify_job(line)
+    except CommandLineViolation as violation:
+        print(REFUSED_MARKER + str(violation), flush=True)
+        os._exit(REFUSED_EXIT_CODE)
+    os._exit(job.run(arguments))  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
 
 
 class PreparedJob:

@@ -149,7 +149,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def smoke_download(python: Path, work: Path) -> None:
     """A clip generated here, served on 127.0.0.1, downloaded by a warm yt-dlp process of `python` with the
     runner's command line and checks; UpdateFailed says what went wrong."""
-    from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, build_command_line, verify_command_line
+    from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, build_command_line, job_line
     from services.runner.media import check_final_file
 
     media, data = work / "media", work / "data"
@@ -163,8 +163,9 @@ def smoke_download(python: Path, work: Path) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/smoke.mp4"
-        arguments = build_command_line(SMOKE_UUID, url, [], data, data / ".partial")
-        verify_command_line(arguments, SMOKE_UUID, url, data, data / ".partial")
+        # checked by the new yt-dlp's own parser in its process, as every download's command line is
+        job = job_line(build_command_line(SMOKE_UUID, url, [], data, data / ".partial"), SMOKE_UUID, url, data,
+                       data / ".partial")
         env = {**os.environ, "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(data),
                "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": _loopback_only(),
                "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(work / "db" / "unused.sqlite"),
@@ -173,7 +174,7 @@ def smoke_download(python: Path, work: Path) -> None:
         process = subprocess.Popen([str(python), "-u", "-m", "services.runner.warm_ytdlp"], cwd=APP_DIR, env=env,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True)  # it kills its own process group if this one dies
-        reported, probe, errors = _converse(process, arguments, DONE_MARKER, FILE_MARKER, PROBE_MARKER)
+        reported, probe, errors = _converse(process, job, DONE_MARKER, FILE_MARKER, PROBE_MARKER)
         if process.returncode != 0:
             raise UpdateFailed(f"the smoke download failed (yt-dlp exit code {process.returncode}): "
                                f"{_last_lines(errors, 2)}")
@@ -187,15 +188,15 @@ def smoke_download(python: Path, work: Path) -> None:
         server.server_close()
 
 
-def _converse(process: subprocess.Popen, arguments, done, file_marker, probe_marker):
-    """The runner's side of warm_ytdlp's protocol, for one job: arguments in, the reported file back."""
+def _converse(process: subprocess.Popen, job: str, done, file_marker, probe_marker):
+    """The runner's side of warm_ytdlp's protocol, for one job: the job line in, the reported file back."""
     timer = threading.Timer(SMOKE_TIMEOUT_SECONDS, process.kill)
     timer.start()
     errors: list[str] = []
     threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True).start()
     reported, probe = None, None
     try:
-        process.stdin.write(json.dumps(arguments) + "\n")
+        process.stdin.write(job)
         process.stdin.flush()
         for line in process.stdout:
             if line.startswith(file_marker):

@@ -164,9 +164,18 @@ def is_waiting_on_stdin(pid: int) -> bool:
         return False
 
 
-def wait_warm_spares(stack: Stack, count: int, timeout: float = 60) -> list[int]:
-    """Waits until the runner has `count` spare yt-dlp processes (forked from its zygote) blocked on stdin."""
+def configured_spares() -> int:
+    """WARMPROCESSES of the stacks the benchmarks start: the environment's, else the default."""
+    from common.config import Settings
+
+    return int(os.environ.get("PRT_VIDEODOWNLOADER_WARMPROCESSES", Settings.model_fields["WARMPROCESSES"].default))
+
+
+def wait_warm_spares(stack: Stack, count: int | None = None, timeout: float = 60) -> list[int]:
+    """Waits until the runner has `count` (default: configured_spares()) spare yt-dlp processes (forked from
+    its zygote) blocked on stdin."""
     runner = stack.pid("runner")
+    count = configured_spares() if count is None else count
 
     def ready():
         pids = [pid for pid in ytdlp_processes(runner) if is_waiting_on_stdin(pid)]

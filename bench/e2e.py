@@ -143,7 +143,7 @@ def end_to_end(quick: bool) -> tuple[Table, Table]:
             url = server.url + path
             direct, service, waited = [], [], []
             # one untimed round of each warms the page cache and the media server
-            wait_warm_spares(stack, 2)
+            wait_warm_spares(stack)
             service_run(stack, session, url)
             run_direct_ytdlp(url, work)
             sides = ["service", "direct", "waited"]
@@ -152,7 +152,7 @@ def end_to_end(quick: bool) -> tuple[Table, Table]:
                     if side == "direct":
                         direct.append(run_direct_ytdlp(url, work))
                         continue
-                    wait_warm_spares(stack, 2)
+                    wait_warm_spares(stack)
                     marks = service_run(stack, session, url, follower=follower, wait=side == "waited")
                     (service if side == "service" else waited).append(marks)
             d = median(direct)

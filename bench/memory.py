@@ -7,8 +7,6 @@ from pathlib import Path
 
 import requests
 
-from common.config import Settings
-
 from bench.common import (bench_main, MediaServer, Stack, Table, descendants, ensure_media, is_waiting_on_stdin,
                           pss_kb, rss_kb, wait_for, wait_warm_spares, ytdlp_processes)
 
@@ -75,8 +73,7 @@ def memory(quick: bool) -> Table:
          + (f" and {', '.join(sorted(settings))} from the environment" if settings else "") + "."])
     with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS=str(DOWNLOADS), **settings) as stack, \
             requests.Session() as session:
-        spares = int(settings.get("PRT_VIDEODOWNLOADER_WARMPROCESSES", Settings.model_fields["WARMPROCESSES"].default))
-        wait_warm_spares(stack, spares)
+        wait_warm_spares(stack)
         idle = snapshot(stack)
         uuids = []
         for index in range(DOWNLOADS):
@@ -92,7 +89,7 @@ def memory(quick: bool) -> Table:
         busy = snapshot(stack)
         wait_for(lambda: all(r["downloadStatus"] == "COMPLETED" for r in rows()), timeout=120, interval=0.2,
                  message=f"{DOWNLOADS} downloads to complete")
-        wait_warm_spares(stack, spares)
+        wait_warm_spares(stack)
         after = snapshot(stack)
     server.close()
 

@@ -34,12 +34,12 @@ def durations_from_db(stack: Stack) -> list[float]:
 def queue_run(concurrency: int, count: int, url: str, single: float | None = None) -> dict:
     with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS=str(concurrency)) as stack, \
             requests.Session() as session:
-        wait_warm_spares(stack, 2)
+        wait_warm_spares(stack)
         singles = [single] if single else []
         for _ in range(0 if single else 3):  # isolated single downloads: the per-download time with no queue
-            wait_warm_spares(stack, 2)
+            wait_warm_spares(stack)
             singles.append(service_run(stack, session, url)["completed"])
-        wait_warm_spares(stack, 2)
+        wait_warm_spares(stack)
         baseline_rows = stack.row_count()
         cpu_before = total_cpu_busy()
         start = time.monotonic()

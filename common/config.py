@@ -96,7 +96,9 @@ class Settings(BaseModel):
         3600, gt=0, description="Files named like a download (<uuid>...) in the data folder or .partial/ that no "
                                 "download owns are removed once they are older than this.")
     WARMPROCESSES: int = Field(
-        2, ge=0, le=16, description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start.")
+        1, ge=0, le=16,
+        description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start (each "
+                    "~10 MiB; a download that finds none waits ~10 ms for a fork).")
     BLOCKEDURLNETWORKS: BlockedNetworkList = Field(
         default_factory=lambda: [NONGLOBAL],
         description="Addresses no download may connect to (the video URL, redirects, every connection of yt-dlp "

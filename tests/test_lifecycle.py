@@ -24,7 +24,7 @@ def metric(stack: Stack, name: str, labels: str = "") -> float:
 
 
 def test_cancel_stops_ytdlp_and_stays_cancelled_after_a_restart(media):
-    stack = Stack()
+    stack = Stack(PRT_VIDEODOWNLOADER_WARMPROCESSES="2")
     with stack:
         uuid = stack.start_download(f"{media.url}/slow/long.mp4?cancel")
         wait_for(lambda: (stack.download(uuid).get("progress") or 0) > 1, message="the download to progress")

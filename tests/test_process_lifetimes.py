@@ -89,7 +89,7 @@ def test_kill_9_of_the_nginx_master_lets_a_new_master_serve_https(stack):
 
 
 def test_running_downloads_survive_the_zygote_being_killed_again_and_again(media, media_folder):
-    with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS="3") as stack:
+    with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS="3", PRT_VIDEODOWNLOADER_WARMPROCESSES="2") as stack:
         uuids = [stack.start_download(f"{media.url}/slow/long.mp4?zygote={n}") for n in range(4)]
         runner = stack.pid("runner")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from common.config import Settings
+
 from bench.common import bench_main, MediaServer, Stack, Table, ensure_media, fmt_ms, percentile, temp_folder
 
 WINDOW_ROWS_PER_HOUR = 50  # "realistic": about 1,200 downloads a day
@@ -149,7 +151,8 @@ def initiate_throughput(quick: bool) -> Table:
         f"initiateDownload: requests/s from 16 concurrent clients (wrk -t2 -c16 -d{duration}s, POST JSON)",
         ["videoURL", "Requests/s", "Requests", "p50 latency", "p99 latency", "Non-2xx", "Socket errors",
          "Rows created", "CPU: API workers", "CPU: dbwriter", "CPU: machine"],
-        ["MAXCONCURRENTDOWNLOADS=1 in both rows; API defaults (2 gunicorn workers x 8 threads).",
+        ["MAXCONCURRENTDOWNLOADS=1 in both rows; API defaults (APIWORKERS="
+         f"{Settings.model_fields['APIWORKERS'].default} gevent worker(s)).",
          "'404 URL': a loopback URL that 404s at once, so queued downloads fail fast one after the other "
          "(each in a yt-dlp process forked from the runner's zygote) while wrk runs.",
          "'stalling URL': the first download stalls (/stall/), the rest stay PENDING: only the API, the DB writer "

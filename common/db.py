@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from common.lifecycle import die_with_parent
 
 MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -102,7 +105,9 @@ def upgrade_schema_in_child(path: Path, service: str) -> None:
     if fresh:
         for leftover in (target, *_wal_files(target)):
             leftover.unlink(missing_ok=True)
-    code = subprocess.run([sys.executable, "-m", "common.db", str(target), service], cwd=APP_DIR).returncode
+    parent = os.getpid()  # the child dies with it (its transaction rolls back): never two migrations at once
+    code = subprocess.run([sys.executable, "-m", "common.db", str(target), service], cwd=APP_DIR,
+                          preexec_fn=lambda: die_with_parent(signal.SIGKILL, parent=parent)).returncode
     if code != 0:
         raise RuntimeError(f"the migration of {path} failed (exit code {code}; its error is logged above)")
     if fresh:

@@ -71,3 +71,41 @@ def test_a_command_the_code_cannot_apply_is_refused_alone(writer, monkeypatch):
     replies = {reply.requestId: reply for _, reply in writer.commit([good, bad], {})}
     assert replies[good.envelope.requestId].ok and stored(writer) == 1
     assert replies["bad"].errorCode == "internalError"
+
+
+def test_the_migration_child_dies_with_the_db_writer(tmp_path):
+    """A DB writer killed while it migrates takes its migration child along (its transaction rolls back), so a
+    restarted DB writer never migrates beside a leftover one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.stack import APP_DIR, process_table, wait_for
+
+    database = tmp_path / "db.sqlite"
+    sqlite3.connect(database).close()  # an empty database: migrated in place
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the migration waits for this lock (busy_timeout: 5 s)
+
+    def migrating() -> list[int]:
+        found = []
+        for pid in process_table():
+            try:
+                if str(database).encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+                    found.append(pid)
+            except OSError:
+                pass
+        return found
+
+    code = f"from pathlib import Path; from common.db import upgrade_schema_in_child as u; u(Path({str(database)!r}), 'x')"
+    writer = subprocess.Popen([sys.executable, "-c", code], cwd=APP_DIR)
+    wait_for(lambda: [pid for pid in migrating() if pid != writer.pid], timeout=30, message="the migration child")
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    wait_for(lambda: not migrating(), timeout=3, message="the migration child to die with the DB writer")
+    blocker.rollback()
+    blocker.close()
+    subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, check=True, timeout=60)  # the next start migrates
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM downloads").fetchone() == (0,)

@@ -26,7 +26,7 @@ def role(stack: Stack, pid: int, programs: dict[int, str]) -> str:
         return "supervisord"
     if pid in programs:
         name = programs[pid]
-        return {"api": "api: gunicorn master", "nginx": "nginx: launcher (ops/nginx/run_local.py)"}.get(name, name)
+        return {"api": "api: gunicorn master", "nginx": "nginx: launcher (run_local.py, then supervise.py)"}.get(name, name)
     parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     command = _command(pid)
     if programs.get(parent) == "api":

@@ -37,6 +37,11 @@ describe('App', () => {
     expect(root.querySelectorAll('[data-testid="announcement"][aria-live="polite"]')).toHaveLength(
       1,
     );
+    // Both forms' fields on one page: every id (label for, aria-describedby targets) is unique.
+    const ids = Array.from(root.querySelectorAll('[id]'), (el) => el.id);
+    expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
+    expect(ids).toContain('ytdlp-params');
+    expect(ids).toContain('subscription-params');
   });
 });
 

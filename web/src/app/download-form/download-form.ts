@@ -6,6 +6,7 @@ import { DownloadItem, InitiateDownloadRequest, Preset } from '../api/api.types'
 import { toApiError } from '../api/api-error';
 import { StatusAnnouncer, displayName } from '../status-announcer';
 import { shortUuid } from '../row-actions/row-actions';
+import { YtdlpParamsField } from '../ytdlp-params-field/ytdlp-params-field';
 
 /** listDownloads's search is at most this long; the exact URL is compared here. */
 const SEARCH_MAX = 200;
@@ -32,6 +33,7 @@ export function looksLikeHttpUrl(value: string): boolean {
 @Component({
   selector: 'app-download-form',
   templateUrl: './download-form.html',
+  imports: [YtdlpParamsField],
 })
 export class DownloadForm {
   private readonly api = inject(DownloadApiService);
@@ -91,11 +93,6 @@ export class DownloadForm {
     this.urlError.set(null);
     this.duplicates.set([]);
     this.duplicateAcceptedFor = null;
-  }
-
-  protected onParamsInput(event: Event): void {
-    this.ytdlpParams.set((event.target as HTMLInputElement).value);
-    this.paramsError.set(null);
   }
 
   protected onPlaylistInput(event: Event): void {

@@ -14,6 +14,7 @@ import { CreateSubscriptionRequest, SubscriptionItem } from '../api/api.types';
 import { toApiError } from '../api/api-error';
 import { CONFIRM } from '../confirm';
 import { localDateTime } from '../format';
+import { YtdlpParamsField } from '../ytdlp-params-field/ytdlp-params-field';
 
 const MAX_CHECK_MINUTES = 366 * 24 * 60; // createSubscription's limits
 const MAX_ITEMS_PER_CHECK = 10000;
@@ -34,6 +35,7 @@ function wholeNumberIn(text: string, max: number): number | null {
 @Component({
   selector: 'app-subscriptions',
   templateUrl: './subscriptions.html',
+  imports: [YtdlpParamsField],
 })
 export class Subscriptions implements OnInit, OnDestroy {
   private readonly api = inject(DownloadApiService);
@@ -91,14 +93,13 @@ export class Subscriptions implements OnInit, OnDestroy {
     });
   }
 
-  protected onInput(field: 'url' | 'every' | 'maxItems' | 'params', event: Event): void {
+  protected onInput(field: 'url' | 'every' | 'maxItems', event: Event): void {
     const value = (event.target as HTMLInputElement).value;
     this[field].set(value);
     const errors = {
       url: this.urlError,
       every: this.everyError,
       maxItems: this.maxItemsError,
-      params: this.paramsError,
     };
     errors[field].set(null);
   }

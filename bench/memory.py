@@ -3,54 +3,45 @@ settings `make run` uses, idle, with 4 throttled downloads running, and idle aga
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import requests
 
 from bench.common import (bench_main, MediaServer, Stack, Table, descendants, ensure_media, is_waiting_on_stdin,
-                          pss_kb, rss_kb, wait_for, wait_warm_spares, ytdlp_processes)
+                          parent_pid, pss_kb, wait_for, wait_warm_spares, ytdlp_processes)
+from tests.stack import cmdline
 
 DOWNLOADS = 4
 
 
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def role(stack: Stack, pid: int, programs: dict[int, str]) -> str:
-    """What a process of the stack is, in the words of the docs (one row per role)."""
+def role(stack: Stack, pid: int, programs: dict[int, str], ytdlp: set[int]) -> str:
+    """What a process of the stack is, in the words of the docs (one row per role); ytdlp: the live yt-dlp
+    processes (spares and downloads)."""
     if pid == stack.process.pid:
         return "supervisord"
     if pid in programs:
         name = programs[pid]
         return {"api": "api: gunicorn master", "nginx": "nginx: launcher (run_local.py, then supervise.py)"}.get(name, name)
-    parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    command = _command(pid)
+    parent = parent_pid(pid)
+    command = cmdline(pid).replace(b"\0", b" ").decode(errors="replace").strip()
     if programs.get(parent) == "api":
         return "api: gunicorn worker"
     if command.startswith("nginx: master"):
         return "nginx: master"
     if command.startswith("nginx: worker"):
         return "nginx: worker"
-    if "services.runner.zygote" in command or programs.get(parent) == "runner":
-        if pid in ytdlp_processes():
-            return "runner: yt-dlp spare (waiting)" if is_waiting_on_stdin(pid) else "runner: yt-dlp download"
-        return "runner: zygote" if "zygote" in command else f"runner: {command.split()[0]}"
+    if pid in ytdlp:
+        return "runner: yt-dlp spare (waiting)" if is_waiting_on_stdin(pid) else "runner: yt-dlp download"
+    if "services.runner.zygote" in command:
+        return "runner: zygote"
     return command.split()[0] if command else "?"
 
 
-def snapshot(stack: Stack) -> dict[str, list[tuple[int, int]]]:
-    """Role -> [(PSS KiB, RSS KiB) per process], for supervisord and every live process below it."""
+def snapshot(stack: Stack) -> dict[str, list[int]]:
+    """Role -> PSS (KiB) of each process, for supervisord and every live process below it."""
     programs = {pid: name for name, (_, pid) in stack.status().items() if pid}
-    rows: dict[str, list[tuple[int, int]]] = {}
+    ytdlp = set(ytdlp_processes())
+    rows: dict[str, list[int]] = {}
     for pid in [stack.process.pid, *descendants(stack.process.pid)]:
-        try:
-            rows.setdefault(role(stack, pid, programs), []).append((pss_kb(pid), rss_kb(pid)))
-        except OSError:
-            continue
+        rows.setdefault(role(stack, pid, programs, ytdlp), []).append(pss_kb(pid))
     return rows
 
 
@@ -93,14 +84,14 @@ def memory(quick: bool) -> Table:
         after = snapshot(stack)
     server.close()
 
-    def cells(snap: dict[str, list[tuple[int, int]]], name: str) -> tuple[str, str]:
+    def cells(snap: dict[str, list[int]], name: str) -> tuple[str, str]:
         found = snap.get(name, [])
-        return (str(len(found)) if found else "0", f"{sum(p for p, _ in found) / 1024:.1f} MiB" if found else "-")
+        return (str(len(found)), f"{sum(found) / 1024:.1f} MiB" if found else "-")
 
     names = sorted(set(idle) | set(busy) | set(after), key=lambda n: (n.split(":")[0], n))
     for name in names:
         table.add(name, *cells(idle, name), *cells(busy, name), *cells(after, name))
-    totals = [sum(p for values in snap.values() for p, _ in values) / 1024 for snap in (idle, busy, after)]
+    totals = [sum(sum(values) for values in snap.values()) / 1024 for snap in (idle, busy, after)]
     table.add("**total**", "", f"**{totals[0]:.0f} MiB**", "", f"{totals[1]:.0f} MiB", "",
               f"**{totals[2]:.0f} MiB**")
     table.note(f"Each running download adds {(totals[1] - totals[0]) / DOWNLOADS:.0f} MiB PSS. Target (issue 20): "

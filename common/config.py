@@ -45,7 +45,7 @@ class Settings(BaseModel):
 
     Values come from the environment, overridden by keyword arguments, and are validated by pydantic (strings
     converted as for any input). A plain model: pydantic-settings' sources (dotenv, secrets, cloud providers)
-    are not used here and cost every process ~7 MiB of imports."""
+    are not used here and cost every process ~5 MiB of imports."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -223,6 +223,14 @@ def process_name(pid: int) -> str:
         return ""
 
 
+def cmdline(pid: int) -> bytes:
+    """A process's command line as /proc has it (NUL-separated), empty when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def process_table() -> dict[int, tuple[int, str, str]]:
     """pid: (parent pid, name, state letter) of every process."""
     result = {}

@@ -81,7 +81,7 @@ def test_the_migration_child_dies_with_the_db_writer(tmp_path):
     import subprocess
     import sys
 
-    from tests.stack import APP_DIR, process_table, wait_for
+    from tests.stack import APP_DIR, cmdline, process_table, wait_for
 
     database = tmp_path / "db.sqlite"
     sqlite3.connect(database).close()  # an empty database: migrated in place
@@ -89,14 +89,7 @@ def test_the_migration_child_dies_with_the_db_writer(tmp_path):
     blocker.execute("BEGIN EXCLUSIVE")  # the migration waits for this lock (busy_timeout: 5 s)
 
     def migrating() -> list[int]:
-        found = []
-        for pid in process_table():
-            try:
-                if str(database).encode() in open(f"/proc/{pid}/cmdline", "rb").read():
-                    found.append(pid)
-            except OSError:
-                pass
-        return found
+        return [pid for pid in process_table() if str(database).encode() in cmdline(pid)]
 
     code = f"from pathlib import Path; from common.db import upgrade_schema_in_child as u; u(Path({str(database)!r}), 'x')"
     writer = subprocess.Popen([sys.executable, "-c", code], cwd=APP_DIR)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from tests.stack import (YTDLP_PROCESS_NAMES, Stack, descendants, parent_pid, process_name, wait_for,
+from tests.stack import (YTDLP_PROCESS_NAMES, Stack, cmdline, descendants, parent_pid, process_name, wait_for,
                          ytdlp_process_of)
 
 
@@ -24,13 +24,6 @@ def identity(pid: int) -> tuple[int, str] | None:
 
 def still_running(identities: list[tuple[int, str]]) -> list[str]:
     return [f"{pid} {process_name(pid)}" for pid, start in identities if identity(pid) == (pid, start)]
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def download_state(stack: Stack, uuid: str) -> tuple[str, int, float]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from common.config import Settings
+from common.config import setting_fields
 
 from bench.common import bench_main, MediaServer, Stack, Table, ensure_media, fmt_ms, percentile, temp_folder
 
@@ -152,7 +152,7 @@ def initiate_throughput(quick: bool) -> Table:
         ["videoURL", "Requests/s", "Requests", "p50 latency", "p99 latency", "Non-2xx", "Socket errors",
          "Rows created", "CPU: API workers", "CPU: dbwriter", "CPU: machine"],
         ["MAXCONCURRENTDOWNLOADS=1 in both rows; API defaults (APIWORKERS="
-         f"{Settings.model_fields['APIWORKERS'].default} gevent worker(s)).",
+         f"{setting_fields()['APIWORKERS'][0]} gevent worker(s)).",
          "'404 URL': a loopback URL that 404s at once, so queued downloads fail fast one after the other "
          "(each in a yt-dlp process forked from the runner's zygote) while wrk runs.",
          "'stalling URL': the first download stalls (/stall/), the rest stay PENDING: only the API, the DB writer "

@@ -166,9 +166,9 @@ def is_waiting_on_stdin(pid: int) -> bool:
 
 def configured_spares() -> int:
     """WARMPROCESSES of the stacks the benchmarks start: the environment's, else the default."""
-    from common.config import Settings
+    from common.config import setting_fields
 
-    return int(os.environ.get("PRT_VIDEODOWNLOADER_WARMPROCESSES", Settings.model_fields["WARMPROCESSES"].default))
+    return int(os.environ.get("PRT_VIDEODOWNLOADER_WARMPROCESSES", setting_fields()["WARMPROCESSES"][0]))
 
 
 def wait_warm_spares(stack: Stack, count: int | None = None, timeout: float = 60) -> list[int]:

@@ -16,6 +16,16 @@ LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdl
                 Download.parentDownloadUUID, Download.playlistMaxItems, Download.childrenTotal,
                 Download.childrenCompleted, Download.childrenFailed, Download.subscriptionUUID)
 
+# Every field of a DownloadItem (services/api/schemas.py, which the DB writer does not load; a test keeps
+# the two equal)
+ITEM_FIELDS = frozenset((
+    "downloadUUID", "downloadStatus", "videoURL", "ytdlpCLIParameters", "downloadSizeInBytes", "progress",
+    "speedBytesPerSecond", "etaSeconds", "errorMessage", "errorCode", "errorDetail", "retryable", "videoTitle",
+    "videoDurationSeconds", "videoUploader", "extractor", "webpageURL", "thumbnailURL", "downloadKind",
+    "parentDownloadUUID", "playlistMaxItems", "childrenTotal", "childrenCompleted", "childrenFailed",
+    "subscriptionUUID", "fileName", "attempts", "s3Available", "s3UploadError", "createdAt", "updatedAt",
+    "cookieProfile", "ytdlpVersion", "callbackStatus"))
+
 
 def failure_fields(row) -> dict:
     """errorCode, errorMessage, errorDetail and retryable of a FAILED row (a row without a code: ytdlpError)."""

@@ -17,7 +17,7 @@ from services.dbwriter.service import DatabaseLocked, DBWriter, Request, hold_da
 
 @pytest.fixture
 def writer(tmp_path):
-    settings = Settings(SQLITEFILEPATH=tmp_path / "db" / "w.sqlite", VIDEODATAPATH=tmp_path / "data",
+    settings = Settings.load(SQLITEFILEPATH=tmp_path / "db" / "w.sqlite", VIDEODATAPATH=tmp_path / "data",
                         RUNPATH=tmp_path / "run")
     settings.create_folders()
     writer = DBWriter(settings)

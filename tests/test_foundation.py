@@ -55,7 +55,7 @@ def test_docs_ui_works_offline(stack):
 
 
 def test_command_on_the_bus_is_committed_and_readable_by_the_api(stack):
-    settings = Settings(**{k: v for k, v in {
+    settings = Settings.load(**{k: v for k, v in {
         "SQLITEFILEPATH": stack.db, "VIDEODATAPATH": stack.data, "RUNPATH": stack.run}.items()})
     requester = bus.Requester(settings)
     uuid = "00000000-0000-4000-8000-000000000001"
@@ -112,7 +112,7 @@ def test_errors_are_418_with_code_and_message(stack):
 def test_exception_inside_a_handler_gives_418(tmp_path, monkeypatch):
     from services.api import app as api_module
 
-    settings = Settings(SQLITEFILEPATH=tmp_path / "db.sqlite", VIDEODATAPATH=tmp_path / "data",
+    settings = Settings.load(SQLITEFILEPATH=tmp_path / "db.sqlite", VIDEODATAPATH=tmp_path / "data",
                         RUNPATH=tmp_path / "run")
 
     def explode(self):

@@ -130,7 +130,7 @@ def test_clients_outside_allowed_networks_are_refused_and_forwarded_for_is_only_
 
 def create_through_the_bus(stack: Stack, uuid: str) -> None:
     """A row created by the DB writer's own code path, for a URL that is never downloaded."""
-    settings = Settings(SQLITEFILEPATH=stack.db, VIDEODATAPATH=stack.data, RUNPATH=stack.run)
+    settings = Settings.load(SQLITEFILEPATH=stack.db, VIDEODATAPATH=stack.data, RUNPATH=stack.run)
     requester = bus.Requester(settings)
     reply = requester.request(bus.CreateDownload(uuid=uuid, videoURL="http://192.0.2.1:9/never.mp4",
                                                  ytdlpParameters=[], deadline=time.time() + 5), timeout=5)

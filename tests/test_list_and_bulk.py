@@ -166,7 +166,7 @@ def test_both_search_paths_find_the_same_rows_in_the_same_pages(tmp_path, monkey
     from common.db import upgrade_schema, writer_engine
     from services.api import app as api_module
 
-    settings = Settings(SQLITEFILEPATH=tmp_path / "db.sqlite", VIDEODATAPATH=tmp_path / "data",
+    settings = Settings.load(SQLITEFILEPATH=tmp_path / "db.sqlite", VIDEODATAPATH=tmp_path / "data",
                         RUNPATH=tmp_path / "run")
     engine = writer_engine(settings.SQLITEFILEPATH)
     upgrade_schema(engine)

@@ -379,3 +379,11 @@ def test_an_idempotency_key_names_one_callback_url(stack, media):
         assert len(receiver.requests) == 1
     finally:
         receiver.close()
+
+
+def test_events_can_carry_every_field_of_a_listed_download():
+    """The DB writer, which does not load the API's schemas, names the same item fields as listDownloads."""
+    from common.items import ITEM_FIELDS
+    from services.api.schemas import DownloadItem
+
+    assert ITEM_FIELDS == set(DownloadItem.model_fields)

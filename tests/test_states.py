@@ -6,6 +6,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Callable
 
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -131,12 +132,12 @@ def test_create_is_the_only_way_in_and_an_idempotency_key_gives_one_download(ses
     key = f"key-{uuidlib.uuid4()}"
     first = bus.CreateDownload(uuid=str(uuidlib.uuid4()), videoURL="http://example.com/a.mp4", ytdlpParameters=[],
                                deadline=1e12, idempotencyKey=key)
-    again = first.model_copy(update={"uuid": str(uuidlib.uuid4())})
+    again = msgspec.structs.replace(first, uuid=str(uuidlib.uuid4()))
     with sessions.begin() as session:  # both in one batch: the second must see the first, not yet flushed
         replies = [handlers.apply(session, first), handlers.apply(session, again)]
     assert [r["uuid"] for r in replies] == [first.uuid, first.uuid]
     assert apply(sessions, again)["uuid"] == first.uuid  # and in a later batch
-    other = again.model_copy(update={"videoURL": "http://example.com/b.mp4"})
+    other = msgspec.structs.replace(again, videoURL="http://example.com/b.mp4")
     assert apply(sessions, other)["errorCode"] == "idempotencyKeyConflict"
     with sessions() as session:
         assert session.execute(select(func.count()).select_from(Download)

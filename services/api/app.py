@@ -10,6 +10,7 @@ import time
 import uuid as uuidlib
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 from flask import jsonify, request, stream_with_context
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import ValidationError
@@ -394,7 +395,7 @@ def create_app(settings: Settings) -> OpenAPI:
         answer = {"status": "ok", "services": {"dbwriter": "answered now",
                                                **{name: f"{seen[name]:.1f} s ago" for name in MONITORED_SERVICES}}}
         if reply.ytdlp is not None:
-            answer["ytdlp"] = reply.ytdlp.model_dump(exclude_none=True)
+            answer["ytdlp"] = {key: value for key, value in msgspec.structs.asdict(reply.ytdlp).items() if value is not None}
         return answer
 
     cookies_tag = Tag(name="cookie profiles")

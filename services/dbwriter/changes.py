@@ -19,7 +19,7 @@ from sqlalchemy import delete, inspect
 from sqlalchemy.orm import Session
 
 from common import bus
-from common.items import download_item
+from common.items import ITEM_FIELDS, download_item
 from common.config import Settings
 from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Event, WebhookDelivery
 
@@ -36,8 +36,7 @@ NOT_ANNOUNCED = {"updatedAt", "createdAt"}
 
 
 def item_fields() -> set[str]:
-    from services.api.schemas import DownloadItem
-    return set(DownloadItem.model_fields) - NOT_ANNOUNCED
+    return set(ITEM_FIELDS) - NOT_ANNOUNCED
 
 
 def encode_event(data: dict) -> str:

@@ -150,7 +150,7 @@ class DBWriter:
         requests: list[Request] = []
         for identity, *_, payload in self._waiting_commands():
             try:
-                requests.append(Request.received(identity, bus.Envelope.model_validate_json(payload)))
+                requests.append(Request.received(identity, bus.decode_envelope(payload)))
             except ValueError as error:
                 log.warning("malformed command dropped: %s", str(error).splitlines()[0])
         progress: dict[str, bus.ProgressUpdate] = {}

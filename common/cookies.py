@@ -9,7 +9,6 @@ Nothing here returns or logs a cookie's value: summaries carry domains, counts a
 """
 from __future__ import annotations
 
-import http.cookiejar
 import os
 import re
 import shutil
@@ -17,6 +16,10 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import http.cookiejar
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 NAME_RULE = "1 to 64 letters, digits, '-' or '_', starting with a letter or digit"
@@ -62,6 +65,8 @@ def parse(cookies_txt: str) -> http.cookiejar.MozillaCookieJar:
         raise CookieProfileError("invalidCookies", f"a cookies file may be at most {MAX_COOKIES_BYTES} bytes")
     if "\x00" in cookies_txt:
         raise CookieProfileError("invalidCookies", "a cookies file may not contain NUL characters")
+    import http.cookiejar  # here: only the API parses cookies; the runner would carry ~3 MiB of urllib for nothing
+
     jar = http.cookiejar.MozillaCookieJar()
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as scratch:
         scratch.write(cookies_txt)

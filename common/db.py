@@ -1,4 +1,4 @@
-"""SQLite engines: one writable engine for the DB writer, read-only engines for everyone else."""
+"""The DB writer's SQLite engine and migrations (the services that only read use common/sqlite_reader.py)."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -38,42 +37,6 @@ def writer_engine(path: Path) -> Engine:
         "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
         "PRAGMA foreign_keys=ON"]))
     return engine
-
-
-def reader_engine(path: Path) -> Engine:
-    """A read-only engine: SQLite itself refuses writes through it (mode=ro)."""
-    engine = create_engine(
-        f"sqlite:///file:{path}?mode=ro&uri=true",
-        connect_args={"check_same_thread": False}, pool_pre_ping=False)
-    event.listen(engine, "connect", _on_connect(["PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"]))
-    return engine
-
-
-class ReadOnlyDatabase:
-    """Read-only sessions on the SQLite file, opened once the DB writer has created it (thread-safe)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._sessions: sessionmaker[Session] | None = None
-        self._lock = threading.Lock()
-
-    def session(self) -> Session | None:
-        """A new read-only session, or None while the database does not exist yet."""
-        if self._sessions is None:
-            with self._lock:
-                if self._sessions is None:
-                    if not self.path.exists():
-                        return None
-                    self._sessions = session_factory(reader_engine(self.path))
-        return self._sessions()
-
-    def rows(self, statement) -> list:
-        """All rows of a query, or none while the database does not exist yet."""
-        session = self.session()
-        if session is None:
-            return []
-        with session:
-            return session.execute(statement).all()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

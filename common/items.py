@@ -4,17 +4,15 @@ than in either service (the DB writer need not load the API's web framework)."""
 from __future__ import annotations
 
 from common import bus, failures
-from common.models import Download, DownloadStatusEnum
+from common.statuses import DownloadStatusEnum
 
-LIST_COLUMNS = (Download.uuid, Download.status, Download.videoURL, Download.ytdlpParameters, Download.sizeInBytes,
-                Download.progress, Download.speedBytesPerSecond, Download.etaSeconds, Download.errorMessage,
-                Download.fileName, Download.attempts, Download.s3UploadedAt, Download.s3UploadError,
-                Download.createdAt, Download.updatedAt, Download.errorCode, Download.errorDetail, Download.retryable,
-                Download.videoTitle, Download.videoDurationSeconds, Download.videoUploader, Download.extractor,
-                Download.webpageURL, Download.thumbnailFileName, Download.cookieProfile, Download.ytdlpVersion,
-                Download.callbackState, Download.callbackAttempts, Download.callbackError, Download.downloadKind,
-                Download.parentDownloadUUID, Download.playlistMaxItems, Download.childrenTotal,
-                Download.childrenCompleted, Download.childrenFailed, Download.subscriptionUUID)
+# The columns download_item reads (the API selects these; the DB writer passes whole rows)
+LIST_COLUMNS = ("uuid", "status", "videoURL", "ytdlpParameters", "sizeInBytes", "progress", "speedBytesPerSecond",
+                "etaSeconds", "errorMessage", "fileName", "attempts", "s3UploadedAt", "s3UploadError", "createdAt",
+                "updatedAt", "errorCode", "errorDetail", "retryable", "videoTitle", "videoDurationSeconds",
+                "videoUploader", "extractor", "webpageURL", "thumbnailFileName", "cookieProfile", "ytdlpVersion",
+                "callbackState", "callbackAttempts", "callbackError", "downloadKind", "parentDownloadUUID",
+                "playlistMaxItems", "childrenTotal", "childrenCompleted", "childrenFailed", "subscriptionUUID")
 
 # Every field of a DownloadItem (services/api/schemas.py, which the DB writer does not load; a test keeps
 # the two equal)

@@ -1,4 +1,4 @@
-"""Read-only SQL on the database for the services that only look rows up (scheduler, publisher), without
+"""Read-only SQL on the database for the services that only look rows up (API, scheduler, publisher), without
 SQLAlchemy: importing it costs a process ~19 MiB, and these services run a handful of fixed queries.
 
 Values are stored as the DB writer's SQLAlchemy models store them (common/models.py): enums by name, JSON
@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+from common.statuses import DownloadStatusEnum
 
 
 def sql_time(moment: datetime) -> str:
@@ -29,25 +32,63 @@ def json_value(stored: str | None) -> Any:
     return json.loads(stored) if stored is not None else None
 
 
+DATETIME_COLUMNS = frozenset(("createdAt", "updatedAt", "startedAt", "finishedAt", "s3UploadedAt", "lastCheckAt",
+                              "nextCheckAt", "nextAttemptAt", "deliveredAt"))
+JSON_COLUMNS = frozenset(("ytdlpParameters",))
+BOOLEAN_COLUMNS = frozenset(("retryable", "rowDeleted"))
+
+
+def record(cursor: sqlite3.Cursor, values: tuple) -> SimpleNamespace:
+    """A row factory: the row as attributes named like the models' (row.status, row.createdAt...), each value
+    as the model gives it (status enum, aware UTC datetime, parsed JSON, bool)."""
+    row = {}
+    for (name, *_), value in zip(cursor.description, values):
+        if value is not None:
+            if name in DATETIME_COLUMNS:
+                value = utc_time(value)
+            elif name in JSON_COLUMNS:
+                value = json.loads(value)
+            elif name in BOOLEAN_COLUMNS:
+                value = bool(value)
+            elif name == "status":
+                value = DownloadStatusEnum[value]
+        row[name] = value
+    return SimpleNamespace(**row)
+
+
 class SQLiteReader:
-    """One read-only connection per thread (SQLite itself refuses writes: mode=ro, query_only), opened once
-    the DB writer has created the database; each query reads the latest committed state."""
+    """Read-only connections (SQLite itself refuses writes: mode=ro, query_only), opened once the DB writer has
+    created the database and kept in a pool: one query uses one at a time, whether callers are threads or
+    the API's greenlets (a connection per greenlet would be a new one per request). Each query reads the
+    latest committed state."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []
 
-    def _connection(self) -> sqlite3.Connection | None:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection | None]:
+        try:
+            connection = self._idle.pop()
+        except IndexError:
             if not self.path.exists():
-                return None
-            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
+                yield None
+                return
+            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
+                                         check_same_thread=False)
             connection.execute("PRAGMA query_only=ON")
-            self._local.connection = connection
-        return connection
+        try:
+            yield connection
+        finally:
+            self._idle.append(connection)
 
-    def rows(self, sql: str, parameters: tuple | dict = ()) -> list[tuple]:
-        """All rows of a query, or none while the database does not exist yet."""
-        connection = self._connection()
-        return [] if connection is None else connection.execute(sql, parameters).fetchall()
+    def rows(self, sql: str, parameters: tuple | dict = (),
+             factory: Callable[[sqlite3.Cursor, tuple], Any] | None = None) -> list:
+        """All rows of a query (tuples, or what factory makes of them, e.g. `record`), or none while the
+        database does not exist yet."""
+        with self._connection() as connection:
+            if connection is None:
+                return []
+            cursor = connection.cursor()
+            cursor.row_factory = factory
+            return cursor.execute(sql, parameters).fetchall()

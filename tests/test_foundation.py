@@ -78,15 +78,10 @@ def test_database_is_in_wal_mode_and_migrated(stack):
 
 
 def test_readers_cannot_write(stack):
-    from sqlalchemy import text
+    from common.sqlite_reader import SQLiteReader
 
-    from common.db import reader_engine
-
-    engine = reader_engine(stack.db)
     with pytest.raises(Exception, match="readonly|read-only|attempt to write"):
-        with engine.begin() as connection:
-            connection.execute(text("DELETE FROM downloads"))
-    engine.dispose()
+        SQLiteReader(stack.db).rows("DELETE FROM downloads")
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -118,7 +113,7 @@ def test_exception_inside_a_handler_gives_418(tmp_path, monkeypatch):
     def explode(self):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api_module.Backend, "session", explode)
+    monkeypatch.setattr(api_module.Backend, "require_database", explode)
     client = api_module.create_app(settings).test_client()
     response = client.get("/api/listDownloads")
     assert response.status_code == 418

@@ -13,17 +13,15 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 from flask import jsonify, request, stream_with_context
 from flask_openapi3 import Info, OpenAPI, Tag
+import sqlite3
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select, text
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import bus, cookies
 from common.config import Settings
-from common.db import ReadOnlyDatabase
-from common.models import (ONGOING_STATUSES, Download, DownloadKindEnum, DownloadStatusEnum, Subscription,
-                           SubscriptionEntry, utcnow)
+from common.sqlite_reader import SQLiteReader, record, sql_time
+from common.statuses import ONGOING_STATUSES, DownloadKindEnum, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.items import LIST_COLUMNS, download_item, failure_fields
 from common.ytdlp import ParameterError, check_parameters, load_parameter_parser, split_parameters
@@ -86,19 +84,27 @@ class TrustedProxyFix:
 
 
 class Backend:
-    """The API's connections: a read-only database engine and per-thread bus sockets."""
+    """The API's connections: read-only SQLite connections and bus sockets, each pooled."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.database = ReadOnlyDatabase(settings.SQLITEFILEPATH)
+        self.database = SQLiteReader(settings.SQLITEFILEPATH)
         self._pools: dict[str, list] = {}
         self._hub = None
 
-    def session(self):
-        session = self.database.session()
-        if session is None:
+    def require_database(self) -> None:
+        if not self.database.path.exists():
             raise ApiError("serviceUnavailable", "the database does not exist yet (DB writer not started)")
-        return session
+
+    def rows(self, sql: str, parameters: tuple | dict = (), factory=record) -> list:
+        """Rows of a read (as `record`s by default); a database that is missing or unreadable becomes
+        serviceUnavailable."""
+        self.require_database()
+        try:
+            return self.database.rows(sql, parameters, factory)
+        except sqlite3.DatabaseError as error:
+            log.warning("database read failed: %s", error)
+            raise ApiError("serviceUnavailable", "the database cannot be read right now") from error
 
     @contextmanager
     def _pooled(self, name, factory):
@@ -310,17 +316,17 @@ def create_app(settings: Settings) -> OpenAPI:
              summary="Every subscription with its last and next check", responses={200: ListSubscriptionsResponse,
                                                                              **ERRORS})
     def list_subscriptions():
-        seen = (select(SubscriptionEntry.subscriptionUUID, func.count().label("n"))
-                .group_by(SubscriptionEntry.subscriptionUUID).subquery())
-        with read_session(backend) as session:
-            rows = session.execute(select(Subscription, seen.c.n).outerjoin(
-                seen, seen.c.subscriptionUUID == Subscription.uuid).order_by(Subscription.id)).all()
+        rows = backend.rows(
+            "SELECT s.uuid, s.url, s.checkEveryMinutes, s.maxItemsPerCheck, s.ytdlpParameters, s.createdAt, "
+            "s.lastCheckAt, s.lastCheckDownloadUUID, s.nextCheckAt, "
+            "(SELECT count(*) FROM subscription_entries e WHERE e.subscriptionUUID = s.uuid) AS entriesSeen "
+            "FROM subscriptions s ORDER BY s.id")
         return {"subscriptions": [{
             "subscriptionUUID": s.uuid, "url": s.url, "checkEveryMinutes": s.checkEveryMinutes,
             "maxItemsPerCheck": s.maxItemsPerCheck, "ytdlpCLIParameters": s.ytdlpParameters or [],
             "createdAt": bus.iso(s.createdAt), "lastCheckAt": bus.iso(s.lastCheckAt),
             "lastCheckDownloadUUID": s.lastCheckDownloadUUID, "nextCheckAt": bus.iso(s.nextCheckAt),
-            "entriesSeen": n or 0} for s, n in rows]}
+            "entriesSeen": s.entriesSeen} for s in rows]}
 
     @app.post("/api/deleteSubscription", operation_id="deleteSubscription", tags=[subscriptions_tag],
               summary="Stop a subscription and forget its archive (the downloads it made stay)",
@@ -344,10 +350,9 @@ def create_app(settings: Settings) -> OpenAPI:
     def bulk_download_action(body: BulkActionBody):
         run = actions[body.action.value]
         if body.filter is not None:
-            with read_session(backend) as session:
-                uuids = list(session.execute(
-                    select(Download.uuid).where(Download.status == body.filter.downloadStatus)
-                    .order_by(Download.createdAt.desc(), Download.id.desc()).limit(BULK_FILTER_LIMIT)).scalars())
+            uuids = [uuid for uuid, in backend.rows(
+                "SELECT uuid FROM downloads WHERE status = ? ORDER BY createdAt DESC, id DESC LIMIT ?",
+                (body.filter.downloadStatus.name, BULK_FILTER_LIMIT), factory=None)]
         else:
             uuids = list(dict.fromkeys(body.videoDownloadUUIDs))
         results = []
@@ -433,8 +438,7 @@ def create_app(settings: Settings) -> OpenAPI:
             ytdlp = backend.request(bus.Ping(), timeout=METRICS_PING_TIMEOUT_SECONDS).ytdlp
         except ApiError:
             ytdlp = None
-        with read_session(backend) as session:
-            body, content_type = metrics_text(session, ytdlp)
+        body, content_type = metrics_text(backend.rows, ytdlp)
         return app.response_class(body, mimetype=None, content_type=content_type)
 
     @app.get("/api/listDownloads", operation_id="listDownloads", tags=[downloads_tag],
@@ -442,25 +446,28 @@ def create_app(settings: Settings) -> OpenAPI:
              responses={200: ListDownloadsResponse, **ERRORS})
     def list_downloads(query: ListDownloadsQuery):
         since = utcnow() - timedelta(minutes=query.overLastPeriodDurationInMinutes)
-        statement = select(*LIST_COLUMNS, Download.id).where(Download.createdAt >= since)
+        conditions, parameters = ["createdAt >= ?"], [sql_time(since)]
         if query.onlyShowOngoingDownloads:
-            statement = statement.where(Download.status.in_(ONGOING_STATUSES))
+            conditions.append(f"status IN ({', '.join(repr(status.name) for status in ONGOING_STATUSES)})")
         if query.downloadStatus is not None:
-            statement = statement.where(Download.status == query.downloadStatus)
+            conditions.append("status = ?")
+            parameters.append(query.downloadStatus.name)
         if query.parentDownloadUUID is not None:
-            statement = statement.where(Download.parentDownloadUUID == query.parentDownloadUUID)
+            conditions.append("parentDownloadUUID = ?")
+            parameters.append(query.parentDownloadUUID)
         if query.topLevelOnly:
-            statement = statement.where(Download.parentDownloadUUID.is_(None))
+            conditions.append("parentDownloadUUID IS NULL")
         if query.pageToken is not None:
             created, row_id = parse_page_token(query.pageToken)
             # "<=" first, so that SQLite walks the createdAt index from the token on instead of scanning
-            statement = statement.where(Download.createdAt <= created,
-                                        or_(Download.createdAt < created, Download.id < row_id))
-        statement = statement.order_by(Download.createdAt.desc(), Download.id.desc()).limit(query.maxResults + 1)
-        with read_session(backend) as session:
-            if query.search is not None:
-                statement = statement.where(search_condition(session, query.search))
-            rows = session.execute(statement).all()
+            conditions.append("createdAt <= ? AND (createdAt < ? OR id < ?)")
+            parameters += [sql_time(created), sql_time(created), row_id]
+        if query.search is not None:
+            condition, values = search_condition(backend, query.search)
+            conditions.append(condition)
+            parameters += values
+        rows = backend.rows(f"SELECT {', '.join(LIST_COLUMNS)}, id FROM downloads WHERE {' AND '.join(conditions)} "
+                            "ORDER BY createdAt DESC, id DESC LIMIT ?", (*parameters, query.maxResults + 1))
         answer = {"downloads": [download_item(row, settings.HTTPSBASEURL) for row in rows[:query.maxResults]]}
         if len(rows) > query.maxResults:
             answer["nextPageToken"] = page_token(rows[query.maxResults - 1])
@@ -470,8 +477,7 @@ def create_app(settings: Settings) -> OpenAPI:
              summary="A public link to a COMPLETED download, over HTTPS (nginx) or S3",
              responses={200: PublicURLResponse, **ERRORS})
     def get_public_url(query: PublicURLQuery):
-        with read_session(backend) as session:
-            row = session.execute(select(Download).where(Download.uuid == query.videoDownloadUUID)).scalar_one_or_none()
+        row = next(iter(backend.rows("SELECT * FROM downloads WHERE uuid = ?", (query.videoDownloadUUID,))), None)
         if row is None:
             raise ApiError("downloadNotFound", f"no download with UUID {query.videoDownloadUUID!r}")
         if query.URLType == URLTypeEnum.S3 and not settings.s3_enabled:
@@ -494,8 +500,8 @@ def create_app(settings: Settings) -> OpenAPI:
         return {"publicURL": url, "s3URI": f"s3://{settings.S3BUCKET}/{row.s3Key}", "expiresAt": expires_at}
 
     def current_item(uuid: str) -> dict:
-        with read_session(backend) as session:
-            row = session.execute(select(*LIST_COLUMNS).where(Download.uuid == uuid)).one_or_none()
+        row = next(iter(backend.rows(f"SELECT {', '.join(LIST_COLUMNS)} FROM downloads WHERE uuid = ?", (uuid,))),
+                   None)
         if row is None:
             raise ApiError("downloadNotFound", f"no download with UUID {uuid!r}")
         return download_item(row, settings.HTTPSBASEURL)
@@ -531,7 +537,7 @@ def create_app(settings: Settings) -> OpenAPI:
     def events():
         from services.api.push import event_stream
 
-        backend.session().close()  # serviceUnavailable (418) now, not inside the stream, while there is no database
+        backend.require_database()  # serviceUnavailable (418) now, not inside the stream
         listener = backend.hub.listen(None)
         last_event_id = request.headers.get("Last-Event-ID")
         return app.response_class(
@@ -551,46 +557,29 @@ def cookie_errors():
         raise ApiError(error.code, str(error)) from None
 
 
-class read_session:
-    """A read-only session; a database that is missing or unreadable becomes serviceUnavailable."""
-
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    def __enter__(self):
-        self.session = self.backend.session()
-        return self.session
-
-    def __exit__(self, kind, error, traceback):
-        self.session.close()
-        if isinstance(error, OperationalError):
-            log.warning("database read failed: %s", error)
-            raise ApiError("serviceUnavailable", "the database cannot be read right now") from error
-        return False
-
-
 BULK_FILTER_LIMIT = 10_000
 SEARCH_TABLE = "downloads_search"  # FTS5 trigram index of migration 0006
 MIN_INDEXED_SEARCH = 3  # a trigram index answers queries of 3 characters and more
 FEW_MATCHES = 2000  # up to this many matches, the index's ids; more: a scan newest first finds a page soon
 
 
-def searchable_columns() -> list:
-    """The columns a short search scans: the URL, and the title where this schema has one."""
-    return [getattr(Download, name) for name in ("videoURL", "videoTitle") if hasattr(Download, name)]
+SEARCHED_COLUMNS = ("videoURL", "videoTitle")
 
 
-def search_condition(session, search: str):
-    """Case-insensitive substring match. Text found in few downloads: their ids, from the trigram index. Text
-    too short for it, or found in many downloads: LIKE, checked while walking the createdAt index newest first,
-    which meets a page of matches early (materialising 100k matches from the index would cost ~100 ms)."""
-    scan = or_(*(column.contains(search, autoescape=True) for column in searchable_columns()))
+def search_condition(backend: Backend, search: str) -> tuple[str, list]:
+    """Case-insensitive substring match (SQL and its parameters). Text found in few downloads: their ids, from
+    the trigram index. Text too short for it, or found in many downloads: LIKE, checked while walking the
+    createdAt index newest first, which meets a page of matches early (materialising 100k matches from the
+    index would cost ~100 ms)."""
+    pattern = "%" + search.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    like = " OR ".join(f"{column} LIKE ? ESCAPE '/'" for column in SEARCHED_COLUMNS)
+    scan = f"({like})", [pattern] * len(SEARCHED_COLUMNS)
     if len(search) < MIN_INDEXED_SEARCH:
         return scan
     phrase = '"' + search.replace('"', '""') + '"'
-    ids = session.execute(text(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :phrase LIMIT :cap"),
-                          {"phrase": phrase, "cap": FEW_MATCHES + 1}).scalars().all()
-    return Download.id.in_(ids) if len(ids) <= FEW_MATCHES else scan
+    ids = [rowid for rowid, in backend.rows(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? LIMIT ?",
+                                            (phrase, FEW_MATCHES + 1), factory=None)]
+    return ("id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]) if len(ids) <= FEW_MATCHES else scan
 
 
 def page_token(row) -> str:

@@ -6,25 +6,22 @@ import os
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
-
-from common.models import Download, DownloadKindEnum, DownloadStatusEnum
+from common.statuses import DownloadKindEnum, DownloadStatusEnum
 
 
 class QueueCollector:
-    def __init__(self, session):
-        self.session = session
+    def __init__(self, read):
+        self.read = read  # Backend.rows
 
     def collect(self):
-        counts = dict(self.session.execute(
-            select(Download.status, func.count()).where(
-                Download.status.in_((DownloadStatusEnum.PENDING, DownloadStatusEnum.DOWNLOADING)),
-                Download.downloadKind == DownloadKindEnum.VIDEO.value)  # a playlist's parent follows its children
-            .group_by(Download.status)).all())
+        counts = dict(self.read(  # a playlist's parent follows its children: videos only
+            "SELECT status, count(*) FROM downloads WHERE status IN (?, ?) AND downloadKind = ? GROUP BY status",
+            (DownloadStatusEnum.PENDING.name, DownloadStatusEnum.DOWNLOADING.name, DownloadKindEnum.VIDEO.value),
+            factory=None))
         yield GaugeMetricFamily("prt_queue_depth", "Downloads waiting to start (PENDING)",
-                                value=counts.get(DownloadStatusEnum.PENDING, 0))
+                                value=counts.get(DownloadStatusEnum.PENDING.name, 0))
         yield GaugeMetricFamily("prt_downloads_running", "Downloads in progress (DOWNLOADING)",
-                                value=counts.get(DownloadStatusEnum.DOWNLOADING, 0))
+                                value=counts.get(DownloadStatusEnum.DOWNLOADING.name, 0))
 
 
 class YtdlpCollector:
@@ -41,10 +38,10 @@ class YtdlpCollector:
         yield info
 
 
-def metrics_text(session, ytdlp=None) -> tuple[bytes, str]:
+def metrics_text(read, ytdlp=None) -> tuple[bytes, str]:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
-    registry.register(QueueCollector(session))
+    registry.register(QueueCollector(read))
     registry.register(YtdlpCollector(ytdlp))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 import gevent
 import zmq
 from gevent.queue import Empty, Full, Queue
-from sqlalchemy import func, select
 
 from common import bus
 from common.config import Settings
-from common.db import ReadOnlyDatabase
-from common.models import FINISHED_STATUSES, Event
+from common.sqlite_reader import SQLiteReader
+from common.statuses import FINISHED_STATUSES
 
 log = logging.getLogger("api")
 
@@ -72,7 +71,7 @@ class Listener:
 
 
 class ChangeHub:
-    def __init__(self, settings: Settings, database: ReadOnlyDatabase):
+    def __init__(self, settings: Settings, database: SQLiteReader):
         self.settings, self.database = settings, database
         self.listeners: set[Listener] = set()
         self.last_id: int | None = None
@@ -128,26 +127,23 @@ class ChangeHub:
                 listener.offer(event)
 
     # --- the events table --------------------------------------------------------------------------------------
-    def _read(self, statement):
-        session = self.database.session()
-        if session is None:
+    def _read(self, sql: str, parameters: tuple = ()) -> list | None:
+        """Rows, or None while the database does not exist yet."""
+        if not self.database.path.exists():
             return None
-        with session:
-            return session.execute(statement).all()
+        return self.database.rows(sql, parameters)
 
     def newest_id(self) -> int | None:
-        rows = self._read(select(func.max(Event.id)))
+        rows = self._read("SELECT max(id) FROM events")
         return (rows[0][0] or 0) if rows is not None else None
 
     def oldest_id(self) -> int | None:
-        rows = self._read(select(func.min(Event.id)))
+        rows = self._read("SELECT min(id) FROM events")
         return rows[0][0] if rows else None
 
     def events_after(self, after: int, before: int | None = None, limit: int = REPLAY_PAGE) -> list[ChangeEvent]:
-        statement = select(Event.id, Event.uuid, Event.data).where(Event.id > after)
-        if before is not None:
-            statement = statement.where(Event.id < before)
-        rows = self._read(statement.order_by(Event.id).limit(limit)) or []
+        rows = self._read("SELECT id, uuid, data FROM events WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+                          (after, before if before is not None else 2 ** 63 - 1, limit)) or []
         return [ChangeEvent(*row) for row in rows]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.models import DownloadStatusEnum
+from common.statuses import DownloadStatusEnum
 
 
 class ErrorResponse(BaseModel):

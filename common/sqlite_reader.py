@@ -38,22 +38,28 @@ JSON_COLUMNS = frozenset(("ytdlpParameters",))
 BOOLEAN_COLUMNS = frozenset(("retryable", "rowDeleted"))
 
 
+def _status(stored: str) -> DownloadStatusEnum:
+    return DownloadStatusEnum[stored]
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(DATETIME_COLUMNS, utc_time), **dict.fromkeys(JSON_COLUMNS, json.loads),
+    **dict.fromkeys(BOOLEAN_COLUMNS, bool), "status": _status}
+_plans: dict[int, tuple[tuple, tuple]] = {}  # id(cursor.description) -> (description, converter per column)
+
+
 def record(cursor: sqlite3.Cursor, values: tuple) -> SimpleNamespace:
     """A row factory: the row as attributes named like the models' (row.status, row.createdAt...), each value
     as the model gives it (status enum, aware UTC datetime, parsed JSON, bool)."""
-    row = {}
-    for (name, *_), value in zip(cursor.description, values):
-        if value is not None:
-            if name in DATETIME_COLUMNS:
-                value = utc_time(value)
-            elif name in JSON_COLUMNS:
-                value = json.loads(value)
-            elif name in BOOLEAN_COLUMNS:
-                value = bool(value)
-            elif name == "status":
-                value = DownloadStatusEnum[value]
-        row[name] = value
-    return SimpleNamespace(**row)
+    description = cursor.description
+    known = _plans.get(id(description))
+    if known is None or known[0] is not description:
+        known = _plans[id(description)] = (description, tuple((column[0], CONVERTERS.get(column[0]))
+                                                                 for column in description))
+        if len(_plans) > 256:
+            _plans.clear()
+    return SimpleNamespace(**{name: value if convert is None or value is None else convert(value)
+                              for (name, convert), value in zip(known[1], values)})
 
 
 class SQLiteReader:

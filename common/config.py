@@ -103,7 +103,8 @@ class Settings(msgspec.Struct, kw_only=True):
     MAXCONCURRENTDOWNLOADS: Annotated[int, Meta(
         ge=1, le=500, description="yt-dlp processes running at once, at most.")] = 3
     MAXATTEMPTS: Annotated[int, Meta(
-        ge=1, le=100, description="Times a download is started before it is FAILED when its runner keeps dying under it.")] = 3
+        ge=1, le=100,
+        description="Times a download is started before it is FAILED when its runner keeps dying under it.")] = 3
     STALLTIMEOUTSECONDS: Annotated[float, Meta(
         gt=0, description="A yt-dlp process that prints nothing for this long is killed and FAILED.")] = 300
     MAXDOWNLOADSECONDS: Annotated[float, Meta(
@@ -113,8 +114,9 @@ class Settings(msgspec.Struct, kw_only=True):
         gt=0, description="Files named like a download (<uuid>...) in the data folder or .partial/ that no "
                           "download owns are removed once they are older than this.")] = 3600
     WARMPROCESSES: Annotated[int, Meta(
-        ge=0, le=16, description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start (each "
-                                 "~10 MiB; a download that finds none waits ~10 ms for a fork).")] = 1
+        ge=0, le=16,
+        description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start (each ~10 "
+                    "MiB; a download that finds none waits ~10 ms for a fork).")] = 1
     BLOCKEDURLNETWORKS: Annotated[BlockedNetworkList, Meta(
         description="Addresses no download may connect to (the video URL, redirects, every connection of yt-dlp "
                     "and ffmpeg): comma-separated CIDRs and `nonglobal` (every address that is not globally "
@@ -136,7 +138,8 @@ class Settings(msgspec.Struct, kw_only=True):
         description="S3 endpoint the service uploads finished files to (e.g. http://prt-videodownloader-rustfs:9000); "
                     "empty: S3 publishing is off.")] = ""
     S3PUBLICURL: Annotated[str, Meta(
-        description="S3 endpoint as clients reach it; presigned links are signed for this host. Empty: S3ENDPOINTURL.")] = ""
+        description="S3 endpoint as clients reach it; presigned links are signed for this host. Empty: "
+                    "S3ENDPOINTURL.")] = ""
     S3BUCKET: Annotated[str, Meta(
         min_length=3, max_length=63,
         description="Bucket of the published videos (created when missing).")] = "prt-videodownloader"
@@ -149,7 +152,8 @@ class Settings(msgspec.Struct, kw_only=True):
     S3URLEXPIRYSECONDS: Annotated[int, Meta(
         ge=1, le=7 * 24 * 3600, description="Lifetime of presigned S3 links (at most 7 days, SigV4's limit).")] = 86400
     RETENTIONHOURS: Annotated[float, Meta(
-        ge=0, description="Finished downloads older than this are deleted (file, S3 object, row); 0 keeps them forever.")] = 0
+        ge=0,
+        description="Finished downloads older than this are deleted (file, S3 object, row); 0 keeps them forever.")] = 0
     APIWORKERS: Annotated[int, Meta(
         ge=1, le=64, description="gunicorn worker processes of the API. One gevent worker "
                                  "serves many requests at once; more workers use more cores (and memory) for higher "
@@ -158,20 +162,24 @@ class Settings(msgspec.Struct, kw_only=True):
         ge=1, le=256, description="Unused since the API runs on gevent (APIWORKERCONNECTIONS); kept so that "
                                   "existing configurations stay valid.")] = 8
     APIWORKERCONNECTIONS: Annotated[int, Meta(
-        ge=10, le=100_000, description="Requests each API worker serves at once (gevent greenlets, not threads): long waits "
-                                       "(waitForDownload, /api/events) count too.")] = 1000
+        ge=10, le=100_000,
+        description="Requests each API worker serves at once (gevent greenlets, not threads): long waits "
+                    "(waitForDownload, /api/events) count too.")] = 1000
     EVENTSKEPT: Annotated[int, Meta(
-        ge=1, le=10_000_000, description="Download events kept for /api/events reconnections (Last-Event-ID); a client that "
-                                         "missed more is told to reload.")] = 10000
+        ge=1, le=10_000_000,
+        description="Download events kept for /api/events reconnections (Last-Event-ID); a client that missed more is "
+                    "told to reload.")] = 10000
     WEBHOOKSECRET: Annotated[str, Meta(
         description="Key of the webhooks' X-PRT-Signature header (sha256=HMAC-SHA256 of the body, hex); "
                     "empty: webhooks are sent without a signature.")] = ""
     WEBHOOKMAXATTEMPTS: Annotated[int, Meta(
-        ge=1, le=100, description="POSTs of one webhook before it is given up (callbackStatus failed) while the receiver "
-                                  "fails, times out or is down.")] = 10
+        ge=1, le=100,
+        description="POSTs of one webhook before it is given up (callbackStatus failed) while the receiver fails, "
+                    "times out or is down.")] = 10
     WEBHOOKRETRYSECONDS: Annotated[float, Meta(
-        gt=0, le=3600, description="Wait before the second webhook attempt; each later wait doubles, at most 1 h (the default "
-                                   "10 attempts span about 1.4 h).")] = 5.0
+        gt=0, le=3600,
+        description="Wait before the second webhook attempt; each later wait doubles, at most 1 h (the default 10 "
+                    "attempts span about 1.4 h).")] = 5.0
     BUSTIMEOUTSECONDS: Annotated[float, Meta(
         gt=0, le=60, description="How long the API waits for the DB writer before answering serviceUnavailable.")] = 3.0
 

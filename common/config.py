@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
+import typing
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -227,13 +229,32 @@ class SettingError(ValueError):
         super().__init__(f"invalid setting {ENV_PREFIX}{name}={value!r}: {problem}")
 
 
+KINDS = {"int": "a whole number", "float": "a number", "str": "text"}
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    """The values a Literal setting accepts (none for other settings)."""
+    for field in msgspec.structs.fields(Settings):
+        if field.name == name:
+            kind = typing.get_args(field.type)[0] if typing.get_origin(field.type) is Annotated else field.type
+            return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+    return ()
+
+
 def describe_error(error: ValidationError, values: dict[str, object]) -> str:
-    """msgspec's message ("Expected `int` >= 1 - at `$.APIPORT`") with the variable and the value it had."""
+    """msgspec's message ("Expected `int` >= 1 - at `$.APIPORT`") said for a person, with the variable and the
+    value it had. Errors raised by Settings itself (SettingError) already are."""
     message = str(error)
-    problem, _, where = message.rpartition(" - at `$.")
-    if not where:
+    located = re.fullmatch(r"(.*) - at `\$\.(\w+)[^`]*`", message, re.DOTALL)
+    if located is None:
         return message
-    name = where.rstrip("`").split("[")[0].split(".")[0]
+    problem, name = located.groups()
+    if wrong_type := re.fullmatch(r"Expected `(\w+)`, got `\w+`", problem):
+        problem = f"expected {KINDS.get(wrong_type[1], wrong_type[1])}"
+    elif bound := re.fullmatch(r"Expected `(\w+)` (.+)", problem):
+        problem = f"expected {KINDS.get(bound[1], bound[1])} {bound[2]}"
+    elif problem.startswith("Invalid enum value") and (choices := _choices(name)):
+        problem = f"expected one of {', '.join(choices)}"
     return f"invalid setting {ENV_PREFIX}{name}={values.get(name)!r}: {problem}"
 
 

@@ -120,20 +120,21 @@ def test_exception_inside_a_handler_gives_418(tmp_path, monkeypatch):
     assert response.get_json()["errorCode"] == "internalError"
 
 
-@pytest.mark.parametrize("variable,value", [
-    ("PRT_VIDEODOWNLOADER_APIPORT", "eighty"),
-    ("PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS", "0"),
-    ("PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS", "10.0.0.0/8,not-a-network"),
-    ("PRT_VIDEODOWNLOADER_HTTPSBASEURL", "ftp://example.com"),
+@pytest.mark.parametrize("variable,value,explanation", [
+    ("PRT_VIDEODOWNLOADER_APIPORT", "eighty", "expected a whole number"),
+    ("PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS", "0", "expected a whole number >= 1"),
+    ("PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS", "10.0.0.0/8,not-a-network", "'not-a-network' does not appear to be"),
+    ("PRT_VIDEODOWNLOADER_HTTPSBASEURL", "ftp://example.com", "must start with https://"),
+    ("PRT_VIDEODOWNLOADER_YTDLPUPDATECHANNEL", "beta", "expected one of pinned, stable, nightly"),
 ])
-def test_bad_setting_stops_startup_naming_the_variable(tmp_path, variable, value):
+def test_bad_setting_stops_startup_naming_the_variable(tmp_path, variable, value, explanation):
     env = {**os.environ, "PRT_VIDEODOWNLOADER_RUNPATH": str(tmp_path / "run"),
            "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(tmp_path / "db.sqlite"),
            "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(tmp_path / "data"), variable: value}
     stack = subprocess.run([str(APP_DIR / "ops" / "run-stack")], env=env, capture_output=True, text=True,
                            timeout=60)
     assert stack.returncode == 2
-    assert variable in stack.stderr
+    assert f"invalid setting {variable}={value!r}: {explanation}" in stack.stderr, stack.stderr
     assert not (tmp_path / "run" / "supervisor.sock").exists()  # supervisord never started
     service = subprocess.run([str(PYTHON), "-m", "services.dbwriter"], env=env, cwd=APP_DIR,
                              capture_output=True, text=True, timeout=60)

@@ -68,7 +68,11 @@ class Settings(msgspec.Struct, kw_only=True):
 
     @classmethod
     def load(cls, **values: object) -> "Settings":
-        return msgspec.convert({**environment_settings(), **values}, cls, strict=False, dec_hook=_convert)
+        values = {**environment_settings(), **values}
+        for name in _numeric_settings():  # " 8080" is a port, as pydantic read it
+            if isinstance(values.get(name), str):
+                values[name] = values[name].strip()
+        return msgspec.convert(values, cls, strict=False, dec_hook=_convert)
 
     SQLITEFILEPATH: Annotated[Path, Meta(
         description="SQLite database file (written only by the DB writer).")] = \
@@ -232,11 +236,20 @@ class SettingError(ValueError):
 KINDS = {"int": "a whole number", "float": "a number", "str": "text"}
 
 
+def _base_type(kind: object) -> object:
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is Annotated else kind
+
+
+@lru_cache(maxsize=1)
+def _numeric_settings() -> tuple[str, ...]:
+    return tuple(field.name for field in msgspec.structs.fields(Settings) if _base_type(field.type) in (int, float))
+
+
 def _choices(name: str) -> tuple[str, ...]:
     """The values a Literal setting accepts (none for other settings)."""
     for field in msgspec.structs.fields(Settings):
         if field.name == name:
-            kind = typing.get_args(field.type)[0] if typing.get_origin(field.type) is Annotated else field.type
+            kind = _base_type(field.type)
             return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
     return ()
 

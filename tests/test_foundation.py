@@ -141,6 +141,15 @@ def test_bad_setting_stops_startup_naming_the_variable(tmp_path, variable, value
     assert service.returncode == 2 and variable in service.stderr
 
 
+def test_settings_read_numbers_with_spaces_around_and_keep_text_as_given(monkeypatch):
+    """As an env file may write them (`APIPORT=8080 `); secrets and URLs are not trimmed."""
+    monkeypatch.setenv("PRT_VIDEODOWNLOADER_APIPORT", " 8081 ")
+    monkeypatch.setenv("PRT_VIDEODOWNLOADER_WEBHOOKRETRYSECONDS", "2.5 ")
+    monkeypatch.setenv("PRT_VIDEODOWNLOADER_WEBHOOKSECRET", " s3cret ")
+    settings = Settings.load()
+    assert (settings.APIPORT, settings.WEBHOOKRETRYSECONDS, settings.WEBHOOKSECRET) == (8081, 2.5, " s3cret ")
+
+
 def test_parent_folders_are_created_at_start(tmp_path):
     settings_env = {**os.environ, "PRT_VIDEODOWNLOADER_RUNPATH": str(tmp_path / "a" / "run"),
                     "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(tmp_path / "b" / "c" / "db.sqlite"),

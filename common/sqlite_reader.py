@@ -28,10 +28,6 @@ def utc_time(stored: str | None) -> datetime | None:
     return datetime.fromisoformat(stored).replace(tzinfo=timezone.utc) if stored is not None else None
 
 
-def json_value(stored: str | None) -> Any:
-    return json.loads(stored) if stored is not None else None
-
-
 DATETIME_COLUMNS = frozenset(("createdAt", "updatedAt", "startedAt", "finishedAt", "s3UploadedAt", "lastCheckAt",
                               "nextCheckAt", "nextAttemptAt", "deliveredAt"))
 JSON_COLUMNS = frozenset(("ytdlpParameters",))
@@ -42,24 +38,10 @@ def _status(stored: str) -> DownloadStatusEnum:
     return DownloadStatusEnum[stored]
 
 
+# column name -> how its stored value becomes the model's (None stays None)
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(DATETIME_COLUMNS, utc_time), **dict.fromkeys(JSON_COLUMNS, json.loads),
     **dict.fromkeys(BOOLEAN_COLUMNS, bool), "status": _status}
-_plans: dict[int, tuple[tuple, tuple]] = {}  # id(cursor.description) -> (description, converter per column)
-
-
-def record(cursor: sqlite3.Cursor, values: tuple) -> SimpleNamespace:
-    """A row factory: the row as attributes named like the models' (row.status, row.createdAt...), each value
-    as the model gives it (status enum, aware UTC datetime, parsed JSON, bool)."""
-    description = cursor.description
-    known = _plans.get(id(description))
-    if known is None or known[0] is not description:
-        known = _plans[id(description)] = (description, tuple((column[0], CONVERTERS.get(column[0]))
-                                                                 for column in description))
-        if len(_plans) > 256:
-            _plans.clear()
-    return SimpleNamespace(**{name: value if convert is None or value is None else convert(value)
-                              for (name, convert), value in zip(known[1], values)})
 
 
 class SQLiteReader:
@@ -88,13 +70,25 @@ class SQLiteReader:
         finally:
             self._idle.append(connection)
 
-    def rows(self, sql: str, parameters: tuple | dict = (),
-             factory: Callable[[sqlite3.Cursor, tuple], Any] | None = None) -> list:
-        """All rows of a query (tuples, or what factory makes of them, e.g. `record`), or none while the
-        database does not exist yet."""
+    def exists(self) -> bool:
+        """Whether the DB writer has created the database (known without a stat once a connection is open)."""
+        return bool(self._idle) or self.path.exists()
+
+    def _fetch(self, sql: str, parameters: tuple | dict) -> tuple[tuple, list[tuple]]:
         with self._connection() as connection:
             if connection is None:
-                return []
-            cursor = connection.cursor()
-            cursor.row_factory = factory
-            return cursor.execute(sql, parameters).fetchall()
+                return (), []
+            cursor = connection.execute(sql, parameters)
+            return cursor.description, cursor.fetchall()
+
+    def rows(self, sql: str, parameters: tuple | dict = ()) -> list[tuple]:
+        """All rows of a query, or none while the database does not exist yet."""
+        return self._fetch(sql, parameters)[1]
+
+    def records(self, sql: str, parameters: tuple | dict = ()) -> list[SimpleNamespace]:
+        """The same rows as attributes named like the models' (row.status, row.createdAt...), each value as the
+        model gives it (status enum, aware UTC datetime, parsed JSON, bool)."""
+        description, rows = self._fetch(sql, parameters)
+        columns = [(column[0], CONVERTERS.get(column[0])) for column in description]
+        return [SimpleNamespace(**{name: value if convert is None or value is None else convert(value)
+                                   for (name, convert), value in zip(columns, row)}) for row in rows]

@@ -5,6 +5,7 @@ import base64
 import binascii
 import json
 import logging
+import sqlite3
 from contextlib import contextmanager
 import time
 import uuid as uuidlib
@@ -13,14 +14,13 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 from flask import jsonify, request, stream_with_context
 from flask_openapi3 import Info, OpenAPI, Tag
-import sqlite3
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import bus, cookies
 from common.config import Settings
-from common.sqlite_reader import SQLiteReader, record, sql_time
+from common.sqlite_reader import SQLiteReader, sql_time
 from common.statuses import ONGOING_STATUSES, DownloadKindEnum, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.items import LIST_COLUMNS, download_item, failure_fields
@@ -93,15 +93,21 @@ class Backend:
         self._hub = None
 
     def require_database(self) -> None:
-        if not self.database.path.exists():
+        if not self.database.exists():
             raise ApiError("serviceUnavailable", "the database does not exist yet (DB writer not started)")
 
-    def rows(self, sql: str, parameters: tuple | dict = (), factory=record) -> list:
-        """Rows of a read (as `record`s by default); a database that is missing or unreadable becomes
-        serviceUnavailable."""
+    def rows(self, sql: str, parameters: tuple | dict = ()) -> list[tuple]:
+        """SQLiteReader.rows; a database that is missing or unreadable becomes serviceUnavailable."""
+        return self._read(self.database.rows, sql, parameters)
+
+    def records(self, sql: str, parameters: tuple | dict = ()) -> list:
+        """SQLiteReader.records; a database that is missing or unreadable becomes serviceUnavailable."""
+        return self._read(self.database.records, sql, parameters)
+
+    def _read(self, read, sql: str, parameters: tuple | dict) -> list:
         self.require_database()
         try:
-            return self.database.rows(sql, parameters, factory)
+            return read(sql, parameters)
         except sqlite3.DatabaseError as error:
             log.warning("database read failed: %s", error)
             raise ApiError("serviceUnavailable", "the database cannot be read right now") from error
@@ -316,7 +322,7 @@ def create_app(settings: Settings) -> OpenAPI:
              summary="Every subscription with its last and next check", responses={200: ListSubscriptionsResponse,
                                                                              **ERRORS})
     def list_subscriptions():
-        rows = backend.rows(
+        rows = backend.records(
             "SELECT s.uuid, s.url, s.checkEveryMinutes, s.maxItemsPerCheck, s.ytdlpParameters, s.createdAt, "
             "s.lastCheckAt, s.lastCheckDownloadUUID, s.nextCheckAt, "
             "(SELECT count(*) FROM subscription_entries e WHERE e.subscriptionUUID = s.uuid) AS entriesSeen "
@@ -352,7 +358,7 @@ def create_app(settings: Settings) -> OpenAPI:
         if body.filter is not None:
             uuids = [uuid for uuid, in backend.rows(
                 "SELECT uuid FROM downloads WHERE status = ? ORDER BY createdAt DESC, id DESC LIMIT ?",
-                (body.filter.downloadStatus.name, BULK_FILTER_LIMIT), factory=None)]
+                (body.filter.downloadStatus.name, BULK_FILTER_LIMIT))]
         else:
             uuids = list(dict.fromkeys(body.videoDownloadUUIDs))
         results = []
@@ -400,7 +406,8 @@ def create_app(settings: Settings) -> OpenAPI:
         answer = {"status": "ok", "services": {"dbwriter": "answered now",
                                                **{name: f"{seen[name]:.1f} s ago" for name in MONITORED_SERVICES}}}
         if reply.ytdlp is not None:
-            answer["ytdlp"] = {key: value for key, value in msgspec.structs.asdict(reply.ytdlp).items() if value is not None}
+            answer["ytdlp"] = {key: value for key, value in msgspec.structs.asdict(reply.ytdlp).items()
+                               if value is not None}
         return answer
 
     cookies_tag = Tag(name="cookie profiles")
@@ -466,8 +473,8 @@ def create_app(settings: Settings) -> OpenAPI:
             condition, values = search_condition(backend, query.search)
             conditions.append(condition)
             parameters += values
-        rows = backend.rows(f"SELECT {', '.join(LIST_COLUMNS)}, id FROM downloads WHERE {' AND '.join(conditions)} "
-                            "ORDER BY createdAt DESC, id DESC LIMIT ?", (*parameters, query.maxResults + 1))
+        rows = backend.records(f"SELECT {', '.join(LIST_COLUMNS)}, id FROM downloads WHERE {' AND '.join(conditions)} "
+                               "ORDER BY createdAt DESC, id DESC LIMIT ?", (*parameters, query.maxResults + 1))
         answer = {"downloads": [download_item(row, settings.HTTPSBASEURL) for row in rows[:query.maxResults]]}
         if len(rows) > query.maxResults:
             answer["nextPageToken"] = page_token(rows[query.maxResults - 1])
@@ -477,7 +484,7 @@ def create_app(settings: Settings) -> OpenAPI:
              summary="A public link to a COMPLETED download, over HTTPS (nginx) or S3",
              responses={200: PublicURLResponse, **ERRORS})
     def get_public_url(query: PublicURLQuery):
-        row = next(iter(backend.rows("SELECT * FROM downloads WHERE uuid = ?", (query.videoDownloadUUID,))), None)
+        row = next(iter(backend.records("SELECT * FROM downloads WHERE uuid = ?", (query.videoDownloadUUID,))), None)
         if row is None:
             raise ApiError("downloadNotFound", f"no download with UUID {query.videoDownloadUUID!r}")
         if query.URLType == URLTypeEnum.S3 and not settings.s3_enabled:
@@ -500,8 +507,8 @@ def create_app(settings: Settings) -> OpenAPI:
         return {"publicURL": url, "s3URI": f"s3://{settings.S3BUCKET}/{row.s3Key}", "expiresAt": expires_at}
 
     def current_item(uuid: str) -> dict:
-        row = next(iter(backend.rows(f"SELECT {', '.join(LIST_COLUMNS)} FROM downloads WHERE uuid = ?", (uuid,))),
-                   None)
+        row = next(iter(backend.records(f"SELECT {', '.join(LIST_COLUMNS)} FROM downloads WHERE uuid = ?",
+                                        (uuid,))), None)
         if row is None:
             raise ApiError("downloadNotFound", f"no download with UUID {uuid!r}")
         return download_item(row, settings.HTTPSBASEURL)
@@ -578,7 +585,7 @@ def search_condition(backend: Backend, search: str) -> tuple[str, list]:
         return scan
     phrase = '"' + search.replace('"', '""') + '"'
     ids = [rowid for rowid, in backend.rows(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? LIMIT ?",
-                                            (phrase, FEW_MATCHES + 1), factory=None)]
+                                            (phrase, FEW_MATCHES + 1))]
     return ("id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]) if len(ids) <= FEW_MATCHES else scan
 
 

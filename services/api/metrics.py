@@ -16,8 +16,7 @@ class QueueCollector:
     def collect(self):
         counts = dict(self.read(  # a playlist's parent follows its children: videos only
             "SELECT status, count(*) FROM downloads WHERE status IN (?, ?) AND downloadKind = ? GROUP BY status",
-            (DownloadStatusEnum.PENDING.name, DownloadStatusEnum.DOWNLOADING.name, DownloadKindEnum.VIDEO.value),
-            factory=None))
+            (DownloadStatusEnum.PENDING.name, DownloadStatusEnum.DOWNLOADING.name, DownloadKindEnum.VIDEO.value)))
         yield GaugeMetricFamily("prt_queue_depth", "Downloads waiting to start (PENDING)",
                                 value=counts.get(DownloadStatusEnum.PENDING.name, 0))
         yield GaugeMetricFamily("prt_downloads_running", "Downloads in progress (DOWNLOADING)",

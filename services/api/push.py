@@ -129,7 +129,7 @@ class ChangeHub:
     # --- the events table --------------------------------------------------------------------------------------
     def _read(self, sql: str, parameters: tuple = ()) -> list | None:
         """Rows, or None while the database does not exist yet."""
-        if not self.database.path.exists():
+        if not self.database.exists():
             return None
         return self.database.rows(sql, parameters)
 

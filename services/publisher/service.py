@@ -122,7 +122,7 @@ class Publisher:
         found, uuids = {}, list(uuids)
         for start in range(0, len(uuids), 500):  # SQLite limits the number of parameters of one statement
             chunk = uuids[start:start + 500]
-            found.update((uuid, DownloadStatusEnum(status)) for uuid, status in self.database.rows(
+            found.update((row.uuid, row.status) for row in self.database.records(
                 f"SELECT uuid, status FROM downloads WHERE uuid IN ({', '.join('?' * len(chunk))})", tuple(chunk)))
         return found
 

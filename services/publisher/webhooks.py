@@ -28,7 +28,7 @@ import urllib3
 from common import bus
 from common.config import Settings
 from common.network import BLOCKED_ADDRESS, blocked_reason
-from common.sqlite_reader import SQLiteReader, sql_time, utc_time
+from common.sqlite_reader import SQLiteReader, sql_time
 
 log = logging.getLogger("publisher")
 
@@ -91,10 +91,11 @@ class WebhookSender:
             (sql_time(now), BATCH))
 
     def seconds_until_next(self) -> float:
-        rows = self.database.rows("SELECT min(nextAttemptAt) FROM webhook_deliveries WHERE state = 'pending'")
-        if not rows or rows[0][0] is None:
+        rows = self.database.records(
+            "SELECT min(nextAttemptAt) AS nextAttemptAt FROM webhook_deliveries WHERE state = 'pending'")
+        if not rows or rows[0].nextAttemptAt is None:
             return POLL_SECONDS
-        next_at = utc_time(rows[0][0])
+        next_at = rows[0].nextAttemptAt
         return min(POLL_SECONDS, max(0.0, (next_at - datetime.now(timezone.utc)).total_seconds()))
 
     def retry_wait(self, attempts: int) -> float:

@@ -18,7 +18,7 @@ from common.failures import REQUEUE_REASONS
 from common.config import Settings, load_settings
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
-from common.sqlite_reader import SQLiteReader, json_value, sql_time, utc_time
+from common.sqlite_reader import SQLiteReader, sql_time
 from common.statuses import DownloadKindEnum, DownloadStatusEnum, utcnow
 
 log = logging.getLogger("scheduler")
@@ -129,13 +129,14 @@ class Scheduler:
     def check_subscriptions(self) -> None:
         """Queues every subscription check that is due (the schedule is in the database: a restart keeps it,
         and a check missed while the service was down runs once)."""
-        due = self.database.rows("SELECT uuid, nextCheckAt FROM subscriptions WHERE nextCheckAt <= ?",
-                                 (sql_time(utcnow()),))
-        for uuid, due_at in due:
-            reply = self.requester.request(bus.CheckSubscription(uuid=uuid, dueAt=utc_time(due_at).timestamp()),
-                                           timeout=self.settings.BUSTIMEOUTSECONDS)
+        due = self.database.records("SELECT uuid, nextCheckAt FROM subscriptions WHERE nextCheckAt <= ?",
+                                    (sql_time(utcnow()),))
+        for subscription in due:
+            reply = self.requester.request(
+                bus.CheckSubscription(uuid=subscription.uuid, dueAt=subscription.nextCheckAt.timestamp()),
+                timeout=self.settings.BUSTIMEOUTSECONDS)
             if reply.ok:
-                log.info("subscription=%s check queued as download=%s", uuid, reply.uuid)
+                log.info("subscription=%s check queued as download=%s", subscription.uuid, reply.uuid)
 
     def dispatch(self) -> None:
         if not self.recovered or time.monotonic() - self.runner_seen_at > RUNNER_SILENCE_SECONDS:
@@ -143,20 +144,21 @@ class Scheduler:
         free = self.settings.MAXCONCURRENTDOWNLOADS - len(self.running)
         if free <= 0:
             return
-        rows = self.database.rows(
+        rows = self.database.records(
             "SELECT uuid, videoURL, ytdlpParameters, cookieProfile, playlistMaxItems, subscriptionUUID "
             "FROM downloads WHERE status = ? ORDER BY id LIMIT ?",
             (DownloadStatusEnum.PENDING.value, free + len(self.running)))
-        for uuid, video_url, parameters, cookie_profile, playlist_max_items, subscription in rows:
+        for row in rows:
             if free <= 0:
                 break
-            if uuid in self.running:
+            if row.uuid in self.running:
                 continue
-            self.running[uuid] = Dispatched(time.time())
+            self.running[row.uuid] = Dispatched(time.time())
             self.to_runner.send(bus.StartDownload(
-                uuid=uuid, videoURL=video_url, ytdlpParameters=json_value(parameters), dispatchedAt=time.time(),
-                cookieProfile=cookie_profile, playlistMaxItems=playlist_max_items, subscriptionUUID=subscription))
-            log.info("download=%s dispatched (%d running)", uuid, len(self.running))
+                uuid=row.uuid, videoURL=row.videoURL, ytdlpParameters=row.ytdlpParameters, dispatchedAt=time.time(),
+                cookieProfile=row.cookieProfile, playlistMaxItems=row.playlistMaxItems,
+                subscriptionUUID=row.subscriptionUUID))
+            log.info("download=%s dispatched (%d running)", row.uuid, len(self.running))
             free -= 1
 
 

@@ -236,22 +236,20 @@ class SettingError(ValueError):
 KINDS = {"int": "a whole number", "float": "a number", "str": "text"}
 
 
-def _base_type(kind: object) -> object:
-    return typing.get_args(kind)[0] if typing.get_origin(kind) is Annotated else kind
-
-
 @lru_cache(maxsize=1)
-def _numeric_settings() -> tuple[str, ...]:
-    return tuple(field.name for field in msgspec.structs.fields(Settings) if _base_type(field.type) in (int, float))
+def _setting_types() -> dict[str, object]:
+    """Each setting's type, without its Meta (every field is Annotated[type, Meta(...)])."""
+    return {field.name: typing.get_args(field.type)[0] for field in msgspec.structs.fields(Settings)}
+
+
+def _numeric_settings() -> list[str]:
+    return [name for name, kind in _setting_types().items() if kind in (int, float)]
 
 
 def _choices(name: str) -> tuple[str, ...]:
     """The values a Literal setting accepts (none for other settings)."""
-    for field in msgspec.structs.fields(Settings):
-        if field.name == name:
-            kind = _base_type(field.type)
-            return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
-    return ()
+    kind = _setting_types().get(name)
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
 
 
 def describe_error(error: ValidationError, values: dict[str, object]) -> str:

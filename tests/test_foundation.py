@@ -120,6 +120,27 @@ def test_exception_inside_a_handler_gives_418(tmp_path, monkeypatch):
     assert response.get_json()["errorCode"] == "internalError"
 
 
+def test_reads_without_a_readable_database_are_service_unavailable(tmp_path):
+    """Before the DB writer created the database, and when the file is not one, every read answers
+    serviceUnavailable (418), not a crash or an empty list."""
+    from services.api import app as api_module
+
+    settings = Settings.load(SQLITEFILEPATH=tmp_path / "db.sqlite", VIDEODATAPATH=tmp_path / "data",
+                             RUNPATH=tmp_path / "run")
+    paths = ["/api/listDownloads", "/api/listSubscriptions", "/api/getVideoDownloadPublicURL?videoDownloadUUID=x"]
+    client = api_module.create_app(settings).test_client()
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 418 and answer.get_json()["errorCode"] == "serviceUnavailable", path
+        assert "does not exist yet" in answer.get_json()["errorMessage"]
+    (tmp_path / "db.sqlite").write_bytes(b"not a database" * 100)
+    client = api_module.create_app(settings).test_client()
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 418 and answer.get_json()["errorCode"] == "serviceUnavailable", path
+        assert "cannot be read" in answer.get_json()["errorMessage"]
+
+
 @pytest.mark.parametrize("variable,value,explanation", [
     ("PRT_VIDEODOWNLOADER_APIPORT", "eighty", "expected a whole number"),
     ("PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS", "0", "expected a whole number >= 1"),

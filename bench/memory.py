@@ -19,11 +19,11 @@ def role(stack: Stack, pid: int, programs: dict[int, str], ytdlp: set[int]) -> s
         return "supervisord"
     if pid in programs:
         name = programs[pid]
-        return {"api": "api: gunicorn master", "nginx": "nginx: launcher (run_local.py, then supervise.py)"}.get(name, name)
+        return {"api": "api", "nginx": "nginx: launcher (run_local.py, then supervise.py)"}.get(name, name)
     parent = parent_pid(pid)
     command = cmdline(pid).replace(b"\0", b" ").decode(errors="replace").strip()
     if programs.get(parent) == "api":
-        return "api: gunicorn worker"
+        return "api: gunicorn worker (APIWORKERS > 1)"
     if command.startswith("nginx: master"):
         return "nginx: master"
     if command.startswith("nginx: worker"):
@@ -56,7 +56,7 @@ def memory(quick: bool) -> Table:
         ["PSS from /proc/<pid>/smaps_rollup: shared pages are split among the processes sharing them, so the sum "
          "is what the stack really uses (RSS would count shared libraries and forked pages once per process).",
          "Every process below supervisord is counted: nginx's master and workers and the launcher that stays "
-         "their parent, the gunicorn master and its workers, the runner's zygote and its yt-dlp processes.",
+         "their parent, the API (and gunicorn's workers when APIWORKERS > 1), the runner's zygote and its yt-dlp processes.",
          f"Downloads: {DOWNLOADS} x /slow/cbr4.mp4 (throttled to ~320 KiB/s; MAXCONCURRENTDOWNLOADS raised to "
          f"{DOWNLOADS} for this), measured once all report progress; 'idle after' once they completed and the "
          "spares are warm again.",

@@ -106,7 +106,7 @@ def event_latency(quick: bool) -> Table:
 
 
 def api_footprint(stack: Stack) -> tuple[int, int]:
-    """Threads and RSS (KiB) of the API: the gunicorn master and its workers."""
+    """Threads and RSS (KiB) of the API: its process and its workers if any (APIWORKERS > 1)."""
     master = stack.pid("api")
     pids = [master, *descendants(master)]
     threads = 0

@@ -161,9 +161,9 @@ class Settings(msgspec.Struct, kw_only=True):
         ge=0,
         description="Finished downloads older than this are deleted (file, S3 object, row); 0 keeps them forever.")] = 0
     APIWORKERS: Annotated[int, Meta(
-        ge=1, le=64, description="gunicorn worker processes of the API. One gevent worker "
-                                 "serves many requests at once; more workers use more cores (and memory) for higher "
-                                 "request rates.")] = 1
+        ge=1, le=64, description="gevent worker processes of the API. One worker (the API process "
+                                 "itself, no gunicorn master) serves many requests at once; more workers (forked by "
+                                 "gunicorn's master) use more cores and memory for higher request rates.")] = 1
     APITHREADS: Annotated[int, Meta(
         ge=1, le=256, description="Unused since the API runs on gevent (APIWORKERCONNECTIONS); kept so that "
                                   "existing configurations stay valid.")] = 8

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import requests
 
-from tests.stack import wait_for
+from tests.stack import Stack, descendants, wait_for
 
 HOSTILE_REQUESTS = {
     "url of 9 KB": (b"GET /api/hello?x=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "requestTooLarge"),
@@ -144,3 +144,12 @@ def test_a_missing_video_file_stays_a_plain_404(stack):
     response = requests.get(f"{stack.https}/videodownloader/00000000-0000-4000-8000-000000000000.mp4",
                             verify=stack.ca, timeout=10)
     assert response.status_code == 404
+
+
+def test_more_api_workers_are_forked_by_gunicorns_master_and_refuse_in_json_too():
+    """APIWORKERS > 1: gunicorn's master and its workers instead of the single process of the default."""
+    with Stack(PRT_VIDEODOWNLOADER_APIWORKERS="2") as stack:
+        wait_for(lambda: len(descendants(stack.pid("api"))) == 2, timeout=30, message="two API workers")
+        assert requests.get(f"{stack.api}/api/hello", timeout=10).status_code == 200
+        data, code = HOSTILE_REQUESTS["150 headers"]
+        assert_json_error(*raw_request(stack, "api", data), code)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import requests
@@ -40,7 +42,7 @@ def test_kill_9_of_supervisord_takes_every_process_along_and_a_new_stack_finishe
         tree = descendants(stack.process.pid)
         names = [process_name(pid) for pid in tree]
         assert "nginx" in names and "yt-dlp" in names, names  # a download is running
-        assert len(descendants(stack.pid("api"))) >= 1  # gunicorn's worker
+        assert stack.pid("api") in tree
         assert len([name for name in names if name == "nginx"]) >= 2  # nginx's master and workers
         identities = [identity(pid) for pid in tree]
         os.kill(stack.process.pid, signal.SIGKILL)
@@ -136,3 +138,41 @@ def test_a_ytdlp_process_killed_by_someone_else_is_run_again_then_given_up_on(me
         assert item["errorDetail"].startswith("gave up after 2 attempts: runner lost its yt-dlp process: "
                                               "killed by SIGKILL"), item["errorDetail"]
         wait_for(lambda: not list(stack.data.rglob(f"{doomed}*")), timeout=10, message="its partial files removed")
+
+
+WATCHED_API = """
+import sys, time
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from gunicorn.config import Config
+from gunicorn.workers.workertmp import WorkerTmp
+from services.api.server import watch_event_loop
+
+class Worker:
+    tmp = WorkerTmp(Config())
+
+Worker.tmp.notify()
+watch_event_loop(Worker, timeout=2)
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    Worker.tmp.notify()
+    if sys.argv[1] == "blocked":
+        monkey.get_original("time", "sleep")(10)  # a call that blocks the whole event loop
+    gevent.sleep(0.2)
+print("still serving")
+"""
+
+
+def run_watched_api(mode: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WATCHED_API, mode], capture_output=True, text=True, timeout=30,
+                          cwd=Path(__file__).resolve().parents[1])
+
+
+def test_an_api_whose_event_loop_stops_turning_exits_for_supervisord_to_start_it_again():
+    """The watchdog that replaces gunicorn's master with one worker (services/api/server.py), on both sides."""
+    blocked = run_watched_api("blocked")
+    assert blocked.returncode == 1, (blocked.stdout, blocked.stderr)
+    assert "the event loop has not turned" in blocked.stdout and "still serving" not in blocked.stdout
+    turning = run_watched_api("turning")
+    assert turning.returncode == 0 and "still serving" in turning.stdout, (turning.stdout, turning.stderr)

@@ -239,10 +239,11 @@ def established_connections(port: int) -> int:
     return count
 
 
-def thread_counts(master: int) -> list[int]:
+def thread_counts(api: int) -> list[int]:
+    """Threads of each API process: the API's own and its workers' if it has any (APIWORKERS > 1)."""
     from tests.stack import descendants
     counts = []
-    for pid in descendants(master):
+    for pid in [api, *descendants(api)]:
         try:
             counts.append(len(os.listdir(f"/proc/{pid}/task")))
         except OSError:

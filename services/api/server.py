@@ -1,12 +1,20 @@
-"""Serves the API with gunicorn's gevent worker (a greenlet per request in a few worker processes), bound to
-0.0.0.0 on APIPORT. Greenlets, not threads: a client waiting in waitForDownload or /api/events costs a
-greenlet and a queue, so hundreds of them do not exhaust the workers (docs/performance.md)."""
+"""Serves the API with gunicorn's gevent worker (a greenlet per request), bound to 0.0.0.0 on APIPORT.
+Greenlets, not threads: a client waiting in waitForDownload or /api/events costs a greenlet and a queue, so
+hundreds of them do not exhaust the worker (docs/performance.md).
+
+With one worker (APIWORKERS=1, the default) the worker is the service's process itself: gunicorn's master
+would cost ~16 MiB to watch it, and supervisord restarts it; a watchdog thread does the master's other job,
+ending a worker whose event loop stopped turning. More workers get gunicorn's master, which forks them.
+"""
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import datetime
 
-from gunicorn import util
+from gevent import monkey
+from gunicorn import sock, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.http.errors import (InvalidResponseHeader, InvalidResponseHeaderName, LimitRequestHeaders,
                                    LimitRequestLine, ParseException)
@@ -98,6 +106,45 @@ def _exit_with_master(_arbiter, worker) -> None:
     die_with_parent(parent=worker.ppid)
 
 
+def watch_event_loop(worker: JSONErrorWorker, timeout: float) -> None:
+    """Ends the process (supervisord starts it again) when the worker has not noted that its event loop turned
+    for `timeout` seconds, as gunicorn's master does to a stuck worker: a request that blocks the loop (a
+    CPU-bound bug, a blocking call gevent does not patch) would otherwise hang every other request forever.
+    Runs in an operating-system thread of its own, which the blocked loop cannot stop."""
+    sleep = monkey.get_original("time", "sleep")
+    start_thread = monkey.get_original("_thread", "start_new_thread")
+
+    def watch() -> None:
+        while True:
+            sleep(1.0)
+            silent = time.monotonic() - worker.tmp.last_update()
+            if silent > timeout:
+                os.write(1, (f"api: CRITICAL the event loop has not turned for {silent:.0f} s (timeout {timeout:g}"
+                             f" s): exiting so that supervisord starts the API again\n").encode())
+                os._exit(1)
+
+    start_thread(watch, ())
+
+
+def serve_in_this_process(server: APIServer) -> None:
+    """The one worker without gunicorn's master: what the master's spawn_worker does, minus the fork."""
+    cfg = server.cfg
+    log = cfg.logger_class(cfg)
+    worker = JSONErrorWorker(1, os.getppid(), sock.create_sockets(cfg, log), server, cfg.timeout / 2.0, cfg, log)
+    worker.pid = os.getpid()
+    worker.tmp.notify()
+    cfg.set("post_worker_init", lambda booted: watch_event_loop(booted, cfg.timeout))
+    log.info("serving on %s with one gevent worker (pid %s), no master", cfg.bind[0], worker.pid)
+    try:
+        worker.init_process()
+    finally:
+        worker.tmp.close()
+
+
 def main() -> None:
     exit_with_supervisor()
-    APIServer().run()
+    server = APIServer()
+    if server.settings.APIWORKERS == 1:
+        serve_in_this_process(server)
+    else:
+        server.run()

@@ -211,7 +211,9 @@ class Job(threading.Thread):
             process.stdin.write(job)
             process.stdin.flush()
             output = self._follow_output(process, attempt)
-            returncode = process.wait()
+            # a checked file is the job's last word: its exit code is the one DONE gave; the exit itself (freeing
+            # the process's memory) is not waited for, the keeper reaps it
+            returncode = output.done_code if output.probed and output.done_code is not None else process.wait()
         finally:
             kill_group(process)
             self.runner.spares.forget(process)
@@ -316,7 +318,8 @@ class Job(threading.Thread):
                     failure = _json_or_none(line[len(FAILURE_MARKER):])
                     output.failure = failure if isinstance(failure, dict) else None
                 elif line.startswith(DONE_MARKER):
-                    ask = line[len(DONE_MARKER):] == "0" and output.reported_file
+                    output.done_code = _int_or_none(line[len(DONE_MARKER):])
+                    ask = output.done_code == 0 and output.reported_file
                     try:
                         process.stdin.write((output.reported_file if ask else "") + "\n")
                         process.stdin.close()
@@ -353,6 +356,7 @@ class YtdlpOutput:
     """What the runner learnt from one yt-dlp process's output."""
     reported_file: str | None = None
     last_error: str | None = None
+    done_code: int | None = None  # DONE_MARKER: yt-dlp's exit code as the process reported it
     probed: bool = False
     probe_problem: str | None = None
     probe_duration: float | None = None
@@ -405,6 +409,13 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _json_or_none(text: str):

@@ -199,6 +199,9 @@ class PreparedJob:
         if reported:
             problem, duration = probe_media(reported)
             print(PROBE_MARKER + json.dumps({"problem": problem, "durationSeconds": duration}), flush=True)
+            sys.stderr.flush()
+            os.close(1)  # the job is over: the runner learns it now, not once the exit has freed the memory (~5 ms)
+            os.close(2)
         sys.stdout.flush()
         return code
 

@@ -39,14 +39,6 @@ def writer_engine(path: Path) -> Engine:
     return create_engine(f"sqlite:///{path}", creator=lambda: _connect(path, isolation_level=""))
 
 
-def session_factory(engine: Engine):
-    """No autoflush: the DB writer looks rows up between changes of one batch, and each lookup would
-    otherwise flush the pending inserts one statement at a time; the batch is flushed once, at commit."""
-    from sqlalchemy.orm import sessionmaker
-
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
 def _create_once(path: Path) -> None:
     """The file is created here, before connecting; connections open it with mode=rw, so one made after the
     file was deleted fails instead of silently starting an empty database."""

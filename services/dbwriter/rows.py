@@ -183,8 +183,9 @@ class Batch:
             for column, default in row.defaults.items():
                 if getattr(row, column) is None:
                     setattr(row, column, default() if callable(default) else default)
-            columns = row.columns[1:]
-            cursor = self.execute(f"INSERT INTO {row.table} ({_names(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            columns = row.columns[1:]  # without id: SQLite assigns it
+            marks = ", ".join("?" * len(columns))
+            cursor = self.execute(f"INSERT INTO {row.table} ({_names(columns)}) VALUES ({marks})",
                                   [stored(column, getattr(row, column)) for column in columns])
             row.id = cursor.lastrowid
             row._stored = row.values()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from common.sqlite_reader import CONVERTERS, JSON_COLUMNS, sql_time
 from common.statuses import DownloadKindEnum, utcnow
@@ -108,6 +108,9 @@ class SubscriptionEntry(Row):
     defaults = {"createdAt": utcnow}
 
 
+R = TypeVar("R", bound=Row)
+
+
 def _names(columns) -> str:
     return ", ".join(f'"{column}"' for column in columns)
 
@@ -140,23 +143,24 @@ class Batch:
     def execute(self, sql: str, parameters: tuple | list = ()) -> sqlite3.Cursor:
         return self.connection.execute(sql, parameters)
 
-    def all(self, kind: type[Row], where: str, parameters: tuple | list = ()) -> list:
+    def all(self, kind: type[R], where: str, parameters: tuple | list = ()) -> list[R]:
         """The rows of `kind` that `where` (SQL after WHERE, with ORDER BY if wanted) selects in the database;
         a row this batch already holds comes back as that object, with its changes."""
         cursor = self.execute(f"SELECT {_names(kind.columns)} FROM {kind.table} WHERE {where}", parameters)
         return [self._row(kind, record) for record in cursor]
 
-    def one(self, kind: type[Row], where: str, parameters: tuple | list = ()) -> Any:
+    def one(self, kind: type[R], where: str, parameters: tuple | list = ()) -> R | None:
         """The one row `where` selects, or None."""
         rows = self.all(kind, where, parameters)
         if len(rows) > 1:
             raise LookupError(f"{len(rows)} {kind.table} rows where {where} {parameters}, expected one at most")
         return rows[0] if rows else None
 
-    def get(self, kind: type[Row], id: int) -> Any:
-        return self._rows.get((kind, id)) or self.one(kind, "id = ?", (id,))
+    def get(self, kind: type[R], row_id: int) -> R | None:
+        """The row with this id: the batch's own object if it has one, else from the database (or None)."""
+        return self._rows.get((kind, row_id)) or self.one(kind, "id = ?", (row_id,))
 
-    def _row(self, kind: type[Row], record: tuple) -> Row:
+    def _row(self, kind: type[R], record: tuple) -> R:
         row = self._rows.get((kind, record[0]))
         if row is None:
             row = kind.__new__(kind)

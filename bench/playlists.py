@@ -25,22 +25,27 @@ def _parent(stack: Stack, uuid: str) -> dict | None:
 def _writer_rows_per_second() -> float:
     """The DB writer's handler alone: one ExpandPlaylist of ENTRIES children committed to a fresh SQLite file."""
     from common import bus
-    from common.db import session_factory, upgrade_schema, writer_engine
-    from common.models import Download, DownloadStatusEnum
+    from common.db import upgrade_schema, writer_connection, writer_engine
+    from common.statuses import DownloadStatusEnum
     from services.dbwriter import handlers
+    from services.dbwriter.rows import Download, transaction
 
-    engine = writer_engine(Path(tempfile.mkdtemp(prefix="prt-bench-playlist-")) / "bench.sqlite")
+    path = Path(tempfile.mkdtemp(prefix="prt-bench-playlist-")) / "bench.sqlite"
+    engine = writer_engine(path)
     upgrade_schema(engine)
-    sessions = session_factory(engine)
+    engine.dispose()
+    connection = writer_connection(path)
     parent = str(uuidlib.uuid4())
-    with sessions.begin() as session:
-        session.add(Download(uuid=parent, videoURL="http://127.0.0.1/feed", ytdlpParameters=[], attempts=1,
-                             status=DownloadStatusEnum.DOWNLOADING, attemptToken="bench"))
+    with transaction(connection) as batch:
+        batch.add(Download(uuid=parent, videoURL="http://127.0.0.1/feed", ytdlpParameters=[], attempts=1,
+                           status=DownloadStatusEnum.DOWNLOADING, attemptToken="bench"))
     entries = [bus.PlaylistEntry(url=f"http://127.0.0.1/{i}.mp4", title=f"Entry {i}") for i in range(ENTRIES)]
     start = time.perf_counter()
-    with sessions.begin() as session:
-        assert handlers.apply(session, bus.ExpandPlaylist(uuid=parent, attemptToken="bench", entries=entries))["ok"]
-    return ENTRIES / (time.perf_counter() - start)
+    with transaction(connection) as batch:
+        assert handlers.apply(batch, bus.ExpandPlaylist(uuid=parent, attemptToken="bench", entries=entries))["ok"]
+    rate = ENTRIES / (time.perf_counter() - start)
+    connection.close()
+    return rate
 
 
 def playlist_queue(quick: bool) -> Table:

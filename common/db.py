@@ -1,4 +1,6 @@
-"""The DB writer's SQLite engine and migrations (the services that only read use common/sqlite_reader.py)."""
+"""The DB writer's SQLite connection (the standard library's sqlite3: the services that only read use
+common/sqlite_reader.py) and the migrations, which run with SQLAlchemy and Alembic in a child process
+(`python -m common.db PATH SERVICE`): this module imports neither until that child, or a test, asks for them."""
 from __future__ import annotations
 
 import os
@@ -7,42 +9,49 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from common.lifecycle import die_with_parent
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 APP_DIR = Path(__file__).resolve().parents[1]
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
+           "PRAGMA foreign_keys=ON")
 
 
-def _on_connect(pragmas: list[str]):
-    def apply(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        for pragma in pragmas:
-            cursor.execute(pragma)
-        cursor.close()
-    return apply
+def writer_connection(path: Path) -> sqlite3.Connection:
+    """The only writable connection; WAL lets readers proceed while it commits, FULL sync makes acks durable.
+    In autocommit mode (isolation_level=None): the DB writer begins and ends its transactions itself
+    (services/dbwriter/rows.py)."""
+    _create_once(path)
+    return _connect(path, isolation_level=None)
 
 
 def writer_engine(path: Path) -> Engine:
-    """The only writable engine; WAL lets readers proceed while it commits, FULL sync makes acks durable.
-    The file is created here once; later connections open it with mode=rw, so a connection made after the
+    """The same connections for SQLAlchemy (the migrations, and tests), with the sqlite3 module's own
+    transaction handling, which SQLAlchemy expects."""
+    from sqlalchemy import create_engine
+
+    _create_once(path)
+    return create_engine(f"sqlite:///{path}", creator=lambda: _connect(path, isolation_level=""))
+
+
+def _create_once(path: Path) -> None:
+    """The file is created here, before connecting; connections open it with mode=rw, so one made after the
     file was deleted fails instead of silently starting an empty database."""
     if not path.exists():
         sqlite3.connect(path).close()
-    engine = create_engine(f"sqlite:///file:{path}?mode=rw&uri=true", connect_args={"check_same_thread": False})
-    event.listen(engine, "connect", _on_connect([
-        "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
-        "PRAGMA foreign_keys=ON"]))
-    return engine
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """No autoflush: the DB writer looks rows up between changes of one batch, and each lookup would
-    otherwise flush the pending inserts one statement at a time; the batch is flushed once, at commit."""
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def _connect(path: Path, isolation_level: str | None) -> sqlite3.Connection:
+    connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=isolation_level,
+                                 check_same_thread=False)
+    for pragma in PRAGMAS:
+        connection.execute(pragma)
+    return connection
 
 
 def upgrade_schema(engine: Engine) -> None:

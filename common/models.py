@@ -1,4 +1,6 @@
-"""SQLAlchemy models: one row per download, written only by the DB writer."""
+"""The schema as SQLAlchemy models: one row per download, written only by the DB writer. The migrations and the
+tests use them; the DB writer itself writes with sqlite3 (services/dbwriter/rows.py, held to these tables by
+tests/test_rows.py) and the other services read with it (common/sqlite_reader.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

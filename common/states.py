@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.models import DownloadStatusEnum as S
+from common.statuses import DownloadStatusEnum as S
 
 DELETED = None  # the target of DeleteDownload: the row no longer exists
 NEW = None  # the origin of CreateDownload: there is no row yet

@@ -1,5 +1,6 @@
 """The values a download's status and kind can take, and UTC time: shared by the SQLAlchemy models
-(common/models.py) and the services that read the database without SQLAlchemy (common/sqlite_reader.py)."""
+(common/models.py) and the services that use the database without SQLAlchemy (common/sqlite_reader.py, and
+the DB writer's services/dbwriter/rows.py)."""
 from __future__ import annotations
 
 import enum

@@ -102,3 +102,20 @@ def test_the_migration_child_dies_with_the_db_writer(tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, check=True, timeout=60)  # the next start migrates
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT count(*) FROM downloads").fetchone() == (0,)
+
+
+def test_the_db_writer_does_not_load_sqlalchemy(tmp_path):
+    """SQLAlchemy costs a process ~16-20 MiB: only the migration child loads it, not the long-lived DB writer."""
+    import subprocess
+    import sys
+
+    from tests.stack import APP_DIR
+
+    code = ("import sys; from pathlib import Path; from common.config import Settings; "
+            "from services.dbwriter.service import DBWriter; "
+            f"s = Settings.load(SQLITEFILEPATH=Path({str(tmp_path / 'w.sqlite')!r}), "
+            f"VIDEODATAPATH=Path({str(tmp_path / 'data')!r}), RUNPATH=Path({str(tmp_path / 'run')!r})); "
+            "s.create_folders(); DBWriter(s); print(sorted(m for m in sys.modules if m.startswith('sqlalchemy')))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, check=True, capture_output=True, text=True,
+                            timeout=60).stdout
+    assert loaded.strip().splitlines()[-1] == "[]"

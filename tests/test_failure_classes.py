@@ -220,42 +220,54 @@ def test_the_readme_lists_every_error_code():
 # --- the DB writer keeps the four fields together ------------------------------------------------------------
 
 @pytest.fixture
-def sessions(tmp_path):
-    from common.db import session_factory, upgrade_schema, writer_engine
+def database(tmp_path):
+    from common.db import upgrade_schema, writer_engine
 
-    engine = writer_engine(tmp_path / "failures.sqlite")
+    path = tmp_path / "failures.sqlite"
+    engine = writer_engine(path)
     upgrade_schema(engine)
-    return session_factory(engine)
+    engine.dispose()
+    return path
 
 
-def run(sessions, command):
+def run(database, command):
+    """Applies a command as the DB writer does, then reads the row back with the SQLAlchemy models."""
+    from sqlalchemy.orm import Session
+
+    from common.db import writer_connection, writer_engine
+    from common.models import Download
     from services.dbwriter import handlers
+    from services.dbwriter.rows import transaction
 
-    with sessions.begin() as session:
-        reply = handlers.apply(session, command)
+    connection = writer_connection(database)
+    with transaction(connection) as batch:
+        reply = handlers.apply(batch, command)
+    connection.close()
     assert reply["ok"], reply
-    with sessions() as session:
-        from common.models import Download
-        return session.query(Download).filter_by(uuid=command.uuid).one()
+    engine = writer_engine(database)
+    with Session(engine) as session:
+        row = session.query(Download).filter_by(uuid=command.uuid).one()
+    engine.dispose()
+    return row
 
 
-def test_the_db_writer_stores_a_failure_and_a_retry_clears_it(sessions):
+def test_the_db_writer_stores_a_failure_and_a_retry_clears_it(database):
     from common import bus
 
     uuid = "0b6e1c53-4f1c-4a55-9a77-6d2b1f0b9c11"
-    run(sessions, bus.CreateDownload(uuid=uuid, videoURL="http://example.com/v", ytdlpParameters=[],
+    run(database, bus.CreateDownload(uuid=uuid, videoURL="http://example.com/v", ytdlpParameters=[],
                                      deadline=9e9))
-    run(sessions, bus.StartAttempt(uuid=uuid, attemptToken="t1"))
-    row = run(sessions, bus.FinishDownload(
+    run(database, bus.StartAttempt(uuid=uuid, attemptToken="t1"))
+    row = run(database, bus.FinishDownload(
         uuid=uuid, attempt=1, attemptToken="t1", status="FAILED", errorCode="httpError",
         errorMessage=failures.person_message("httpError", 503), errorDetail="HTTP Error 503", retryable=True,
         videoTitle="a title"))
     assert (row.errorCode, row.errorMessage, row.errorDetail, row.retryable, row.videoTitle) == (
         "httpError", "The site refused the download with an HTTP error (HTTP 503).", "HTTP Error 503", True, "a title")
-    row = run(sessions, bus.RetryDownload(uuid=uuid))
+    row = run(database, bus.RetryDownload(uuid=uuid))
     assert (row.errorCode, row.errorMessage, row.errorDetail, row.retryable) == (None, None, None, None)
-    run(sessions, bus.StartAttempt(uuid=uuid, attemptToken="t2"))
-    row = run(sessions, bus.RequeueDownload(uuid=uuid, reason="the runner lost the download",
+    run(database, bus.StartAttempt(uuid=uuid, attemptToken="t2"))
+    row = run(database, bus.RequeueDownload(uuid=uuid, reason="the runner lost the download",
                                             reasonCode="runnerLostDownload", maxAttempts=2))
     assert (row.errorCode, row.retryable, row.errorDetail) == (
         "runnerLost", True, "gave up after 2 attempts: the runner lost the download")

@@ -2,8 +2,9 @@
 webhook outbox row per final state, both written in the batch's own transaction, then published on the
 dbwriter-changes PUB socket once the commit succeeded (nothing is announced that was not stored).
 
-The changes are read from the session itself (SQLAlchemy's attribute history), so every handler, present or
-future, is covered without announcing anything by hand. Progress-only changes of a download are coalesced to
+The changes are read from the batch itself (its new, changed and deleted rows since its last flush:
+services/dbwriter/rows.py), so every handler, present or future, is covered without announcing anything by
+hand. Progress-only changes of a download are coalesced to
 one event per PROGRESS_EVENT_SECONDS; its row still takes every update, and an event that changes the
 status carries every field of the item, so no coalesced value is missed for long.
 """
@@ -15,13 +16,12 @@ import time
 from dataclasses import dataclass
 
 import zmq
-from sqlalchemy import delete, inspect
-from sqlalchemy.orm import Session
 
 from common import bus
 from common.items import ITEM_FIELDS, download_item
 from common.config import Settings
-from common.models import FINISHED_STATUSES, Download, DownloadStatusEnum, Event, WebhookDelivery
+from common.statuses import FINISHED_STATUSES, DownloadStatusEnum
+from services.dbwriter.rows import Batch, Download, Event, WebhookDelivery
 
 log = logging.getLogger("dbwriter")
 
@@ -60,20 +60,19 @@ class ChangeRecorder:
         self.progress_announced: dict[str, float] = {}  # this batch's, kept only once it is committed
         self.socket = bus.bind(settings, "dbwriter-changes", zmq.PUB)
 
-    def pending_changes(self, session: Session) -> list[Change]:
-        """The downloads this batch changes; called before the flush, which clears the attribute history."""
-        changes = [Change(row, None, False, True) for row in session.new if isinstance(row, Download)]
-        for row in session.dirty:
+    def pending_changes(self, batch: Batch) -> list[Change]:
+        """The downloads this batch changes; called before the flush, after which the rows count as unchanged."""
+        changes = [Change(row, None, False, True) for row in batch.new if isinstance(row, Download)]
+        for row, changed in batch.changed().items():
             if isinstance(row, Download):
-                changed = {attribute.key for attribute in inspect(row).attrs if attribute.history.has_changes()}
                 fields = {ITEM_FIELD_OF_COLUMN.get(name, name) for name in changed} & self.fields
                 if fields:
                     changes.append(Change(row, fields, False, "status" in changed))
         changes += [Change(row, set(), True, False, row.status.value)
-                    for row in session.deleted if isinstance(row, Download)]
+                    for row in batch.deleted if isinstance(row, Download)]
         return changes
 
-    def record(self, session: Session, changes: list[Change]) -> list[Event]:
+    def record(self, batch: Batch, changes: list[Change]) -> list[Event]:
         """Writes the events and outbox rows of a flushed batch (in its transaction); returns the events."""
         now = time.monotonic()
         events = []
@@ -94,7 +93,7 @@ class ChangeRecorder:
                     self.last_progress_event.pop(row.uuid, None)  # no more progress: the map stays small
                     self.progress_announced.pop(row.uuid, None)
                     if row.callbackURL:
-                        self.add_webhook(session, row)
+                        self.add_webhook(batch, row)
                 if fields is not None and change.status_changed:
                     fields = self.fields  # the whole state: progress values coalesced away before are not lost
                 item = download_item(row, self.settings.HTTPSBASEURL)
@@ -105,25 +104,25 @@ class ChangeRecorder:
                             **{name: item.get(name) for name in sorted(fields - {"downloadStatus"})},
                             "updatedAt": item.get("updatedAt")}
             event = Event(uuid=row.uuid, data=encode_event(data))
-            session.add(event)
+            batch.add(event)
             events.append(event)
         if events:
-            session.flush()
-            self.prune(session, newest=events[-1].id)
+            batch.flush()
+            self.prune(batch, newest=events[-1].id)
         return events
 
-    def add_webhook(self, session: Session, row: Download) -> None:
+    def add_webhook(self, batch: Batch, row: Download) -> None:
         body = {key: value for key, value in download_item(row, self.settings.HTTPSBASEURL).items()
                 if key != "callbackStatus"}
         if row.status == DownloadStatusEnum.COMPLETED and row.fileName:
             body["publicURL"] = f"{self.settings.HTTPSBASEURL}/{row.fileName}"
-        session.add(WebhookDelivery(uuid=row.uuid, callbackURL=row.callbackURL, body=encode_event(body),
-                                    state="pending", attempts=0))
+        batch.add(WebhookDelivery(uuid=row.uuid, callbackURL=row.callbackURL, body=encode_event(body),
+                                  state="pending", attempts=0))
         row.callbackState, row.callbackAttempts, row.callbackError = "pending", 0, None
 
-    def prune(self, session: Session, newest: int) -> None:
+    def prune(self, batch: Batch, newest: int) -> None:
         """Keeps the last EVENTSKEPT events (a range delete on the primary key: nothing to do most times)."""
-        session.execute(delete(Event).where(Event.id <= newest - self.settings.EVENTSKEPT))
+        batch.execute("DELETE FROM events WHERE id <= ?", (newest - self.settings.EVENTSKEPT,))
 
     def publish(self, events: list[Event]) -> None:
         """After the commit: one DownloadChanged per event, in id order."""

@@ -13,21 +13,22 @@ import fcntl
 import logging
 import os
 import socket
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import zmq
-from sqlalchemy.exc import OperationalError
 
 from common import bus, metrics
 from common.config import Settings, load_settings
-from common.db import session_factory, upgrade_schema_in_child, writer_engine
+from common.db import upgrade_schema_in_child, writer_connection
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from services.dbwriter import handlers
 from services.dbwriter.changes import ChangeRecorder
+from services.dbwriter.rows import transaction
 
 log = logging.getLogger("dbwriter")
 
@@ -100,11 +101,10 @@ class DBWriter:
         self.path = settings.SQLITEFILEPATH
         self.lock_fd = hold_database_lock(self.path)
         upgrade_schema_in_child(self.path, "dbwriter")
-        self.engine = writer_engine(self.path)
+        self.connection = writer_connection(self.path)
         self.identity = FileIdentity.of(self.path)
         self.database_problem: str | None = None
         self.next_database_check = 0.0
-        self.sessions = session_factory(self.engine)
         self.commands = bus.bind(settings, "dbwriter-commands", zmq.ROUTER)
         self.events = bus.bind(settings, "dbwriter-events", zmq.PULL)
         self.changes = ChangeRecorder(settings)
@@ -192,21 +192,20 @@ class DBWriter:
                 return refused + [(r.identity, r.reply(ok=False, errorCode="serviceUnavailable",
                                                        error=self.database_problem)) for r in requests]
             started = time.perf_counter()
-            session = self.sessions()
             try:
-                with session.begin():
-                    replies = [(r.identity, r.reply(**handlers.apply(session, r.envelope.body))) for r in requests]
+                with transaction(self.connection) as batch:  # holds SQLite's write lock from here to the commit
+                    replies = [(r.identity, r.reply(**handlers.apply(batch, r.envelope.body))) for r in requests]
                     for event in progress.values():
-                        handlers.apply_progress(session, event)
-                    changes = self.changes.pending_changes(session)
-                    session.flush()  # takes SQLite's write lock (waiting up to busy_timeout) before the check
-                    announced = self.changes.record(session, changes)
+                        handlers.apply_progress(batch, event)
+                    changes = self.changes.pending_changes(batch)
+                    batch.flush()  # ids and updatedAt for the events; all written before the check
+                    announced = self.changes.record(batch, changes)
                     if any(r.expired() for r in requests):
                         raise ExpiredInBatch()
                     if self.check_database_file():
                         raise ExpiredInBatch()
                 metrics.DBWRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
-                handlers.run_after_commit(session)
+                handlers.run_after_commit(batch)
                 self.changes.publish(announced)
                 late = sum(r.expired() for r in requests)
                 if late:  # frozen between the check and the end of the commit: visible, not silent
@@ -214,7 +213,7 @@ class DBWriter:
                 return refused + replies
             except ExpiredInBatch:
                 continue  # rolled back; applied again without the expired commands (or refused, database gone)
-            except OperationalError as error:  # locked, disk full, I/O: nothing committed, worth sending again
+            except sqlite3.OperationalError as error:  # locked, disk full, I/O: nothing committed, send again
                 log.error("commit failed, batch of %d commands rolled back: %s", len(requests), error)
                 return refused + [(r.identity, r.reply(ok=False, errorCode="serviceUnavailable",
                                                        error=f"database error, nothing changed: {error}"))
@@ -227,9 +226,6 @@ class DBWriter:
                 return refused + [(r.identity, r.reply(ok=False, errorCode="internalError",
                                                        error=f"the DB writer cannot apply this command: {error}"))
                                   for r in requests]
-            finally:
-                session.info.clear()
-                session.close()
 
 
 def main() -> None:

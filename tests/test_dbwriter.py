@@ -2,6 +2,7 @@
 a second writer refused, a command the code cannot apply refused alone."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -119,3 +120,36 @@ def test_the_db_writer_does_not_load_sqlalchemy(tmp_path):
     loaded = subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, check=True, capture_output=True, text=True,
                             timeout=60).stdout
     assert loaded.strip().splitlines()[-1] == "[]"
+
+
+def command(body: bus.Message) -> Request:
+    return Request.received(b"caller", bus.Envelope(requestId=uuidlib.uuid4().hex, body=body,
+                                                    deadline=time.time() + 60))
+
+
+def committed(writer: DBWriter, body: bus.Message) -> bus.Reply:
+    [(_, reply)] = writer.commit([command(body)], {})
+    assert reply.ok, reply
+    return reply
+
+
+def test_a_playlist_childs_own_change_is_announced_with_its_parents(writer):
+    """A child's change is written before its parent follows it (a flush inside the batch): the event of the
+    child must still say what the child became, as /api/events and waitForDownload tell clients."""
+    parent = str(uuidlib.uuid4())
+    committed(writer, bus.CreateDownload(uuid=parent, videoURL="http://example.com/list", ytdlpParameters=[],
+                                         deadline=time.time() + 60, playlistMaxItems=5))
+    committed(writer, bus.StartAttempt(uuid=parent, attemptToken="parent"))
+    children = committed(writer, bus.ExpandPlaylist(uuid=parent, attemptToken="parent", entries=[
+        bus.PlaylistEntry(url=f"http://example.com/{n}.mp4") for n in range(2)])).uuids
+    committed(writer, bus.StartAttempt(uuid=children[0], attemptToken="child"))
+    with sqlite3.connect(writer.path) as connection:
+        newest = connection.execute("SELECT max(id) FROM events").fetchone()[0]
+    committed(writer, bus.FinishDownload(uuid=children[0], attempt=1, status="COMPLETED", sizeInBytes=10,
+                                         fileName=f"{children[0]}.mp4", attemptToken="child"))
+    with sqlite3.connect(writer.path) as connection:
+        events = {uuid: json.loads(data) for uuid, data in connection.execute(
+            "SELECT uuid, data FROM events WHERE id > ? ORDER BY id", (newest,))}
+    assert events[children[0]]["downloadStatus"] == "COMPLETED", events
+    assert events[children[0]]["fileName"] == f"{children[0]}.mp4"
+    assert events[parent]["childrenCompleted"] == 1 and events[parent]["downloadStatus"] == "DOWNLOADING", events

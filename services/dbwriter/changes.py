@@ -61,15 +61,16 @@ class ChangeRecorder:
         self.socket = bus.bind(settings, "dbwriter-changes", zmq.PUB)
 
     def pending_changes(self, batch: Batch) -> list[Change]:
-        """The downloads this batch changes; called before the flush, after which the rows count as unchanged."""
-        changes = [Change(row, None, False, True) for row in batch.new if isinstance(row, Download)]
-        for row, changed in batch.changed().items():
+        """The downloads the whole batch changes, also before a flush a handler made (a playlist child's own
+        change is flushed before its parent follows it); called once the handlers are done."""
+        created, changed, deleted = batch.batch_changes()
+        changes = [Change(row, None, False, True) for row in created if isinstance(row, Download)]
+        for row, columns in changed.items():
             if isinstance(row, Download):
-                fields = {ITEM_FIELD_OF_COLUMN.get(name, name) for name in changed} & self.fields
+                fields = {ITEM_FIELD_OF_COLUMN.get(name, name) for name in columns} & self.fields
                 if fields:
-                    changes.append(Change(row, fields, False, "status" in changed))
-        changes += [Change(row, set(), True, False, row.status.value)
-                    for row in batch.deleted if isinstance(row, Download)]
+                    changes.append(Change(row, fields, False, "status" in columns))
+        changes += [Change(row, set(), True, False, row.status.value) for row in deleted if isinstance(row, Download)]
         return changes
 
     def record(self, batch: Batch, changes: list[Change]) -> list[Event]:

@@ -125,6 +125,11 @@ class Batch:
         self._rows: dict[tuple[type[Row], int], Row] = {}  # every stored row this batch has seen, by id
         self.new: dict[Row, None] = {}  # added since the last flush, in order (a dict as an ordered set)
         self.deleted: dict[Row, None] = {}  # deleted since the last flush
+        # the whole batch's doing, across the flushes handlers make: rows as the batch first read them, rows
+        # it inserted, stored rows it deleted
+        self._before: dict[Row, dict[str, Any]] = {}
+        self._inserted: dict[Row, None] = {}
+        self._removed: dict[Row, None] = {}
 
     def add(self, row: Row) -> None:
         if row._stored is None:
@@ -139,6 +144,20 @@ class Batch:
         """The stored rows changed since the last flush (and not deleted), with their changed columns."""
         return {row: changes for row in self._rows.values()
                 if row not in self.deleted and (changes := row.changes())}
+
+    def batch_changes(self) -> tuple[list[Row], dict[Row, set[str]], list[Row]]:
+        """What the whole batch does, flushed or not: the rows it creates, the stored rows it changes with their
+        changed columns (against the values it first read), and the stored rows it deletes (a row created
+        and deleted in the batch is in none of them)."""
+        created = [row for row in [*self._inserted, *self.new] if row not in self._removed and row not in self.deleted]
+        changed = {}
+        for row, before in self._before.items():
+            if row not in self._removed and row not in self.deleted:
+                columns = {column for column, value in row.values().items() if value != before[column]}
+                if columns:
+                    changed[row] = columns
+        deleted = [row for row in [*self._removed, *self.deleted] if row in self._before]
+        return created, changed, deleted
 
     def execute(self, sql: str, parameters: tuple | list = ()) -> sqlite3.Cursor:
         return self.connection.execute(sql, parameters)
@@ -168,6 +187,7 @@ class Batch:
                 setattr(row, column, _loaded(column, value))
             row._stored = row.values()
             self._rows[(kind, row.id)] = row
+            self._before[row] = dict(row._stored)
         return row
 
     def flush(self) -> None:
@@ -194,9 +214,11 @@ class Batch:
             row.id = cursor.lastrowid
             row._stored = row.values()
             self._rows[(type(row), row.id)] = row
+            self._inserted[row] = None
         for row in sorted(self.deleted, key=lambda row: (row.table, row.id)):
             self.execute(f"DELETE FROM {row.table} WHERE id = ?", (row.id,))
             del self._rows[(type(row), row.id)]
+            self._removed[row] = None
         self.new.clear()
         self.deleted.clear()
 

@@ -2,10 +2,14 @@
 playlist (an RSS feed, a page with several <video> elements) served by the tests' loopback media server."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import uuid as uuidlib
+from pathlib import Path
 
 import requests
 
@@ -221,3 +225,20 @@ def test_subscription_input_is_checked_and_refused_input_stores_nothing(stack, m
         assert response.status_code == 418, response.text
         assert code is None or response.json()["errorCode"] == code, response.text
     assert requests.get(f"{stack.api}/api/listSubscriptions", timeout=30).json()["subscriptions"] == before
+
+
+def test_entry_urls_lose_ytdlps_smuggled_data_as_ytdlp_removes_it_without_loading_ytdlp_in_the_runner():
+    from yt_dlp.utils import smuggle_url, unsmuggle_url
+
+    urls = ["https://example.com/watch?v=1", "https://example.com/a#fragment", "https://example.com/b?x=1#y=2"]
+    smuggled = [smuggle_url(url, {"referer": "https://example.com/", "n": index}) for index, url in enumerate(urls)]
+    listing = json.dumps({"entries": [{"url": url, "title": f"entry {n}"} for n, url in enumerate(urls + smuggled)]})
+    program = ("import json, sys; from services.runner.service import playlist_entries; "
+               f"entries = playlist_entries(json.loads({listing!r}), 100); "
+               "print(json.dumps([entry.url for entry in entries])); print('yt_dlp' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    answer, loaded = result.stdout.splitlines()
+    assert json.loads(answer) == [unsmuggle_url(url)[0] for url in urls + smuggled] == urls + urls
+    assert loaded == "False"

@@ -385,19 +385,26 @@ MAX_ENTRY_URL_CHARS = 4096
 
 def playlist_entries(listing: dict, max_items: int) -> list[bus.PlaylistEntry]:
     """The first max_items entries with an http(s) URL (yt-dlp's smuggled data removed), in playlist order."""
-    from yt_dlp.utils import unsmuggle_url
-
     entries = []
     for entry in listing.get("entries") or []:
         if len(entries) >= max_items:
             break
         if not isinstance(entry, dict) or not isinstance(entry.get("url") or entry.get("webpage_url"), str):
             continue
-        url = unsmuggle_url(entry.get("url") or entry.get("webpage_url"))[0]
+        url = without_smuggled_data(entry.get("url") or entry.get("webpage_url"))
         if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_ENTRY_URL_CHARS:
             continue
         entries.append(bus.PlaylistEntry(url=url, title=_text(entry.get("title")), key=_text(entry.get("id"))))
     return entries
+
+
+SMUGGLE_MARKER = "#__youtubedl_smuggle"
+
+
+def without_smuggled_data(url: str) -> str:
+    """The URL yt-dlp's unsmuggle_url gives back (its data is yt-dlp's own business): importing yt_dlp.utils for
+    these two lines would load all of yt-dlp into the runner (~16 MiB) at its first playlist."""
+    return url.rpartition("#")[0] if SMUGGLE_MARKER in url else url
 
 
 def _text(value, limit: int = 1000) -> str | None:

@@ -19,6 +19,7 @@ zygote with that environment's Python between two forks: processes already runni
 """
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
 import json
 import os
@@ -276,8 +277,7 @@ def check_channel(settings: Settings) -> Selection | None:
         return None
     newest = newest_version(channel)
     current = selected(settings)
-    import yt_dlp.version
-    in_use = current.version if current is not None else yt_dlp.version.__version__
+    in_use = current.version if current is not None else importlib.metadata.version("yt-dlp")  # not yt-dlp itself: ~27 MiB
     if same_version(newest, in_use):
         return None
     return install(settings, newest)

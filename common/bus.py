@@ -285,11 +285,24 @@ class DownloadCompleted(Message):
     uuid: str
 
 
+class YtdlpExited(Message):
+    """From the runner, for each yt-dlp process that ran a job: the DB writer counts it
+    (prt_ytdlp_exit_codes_total), so that the runner need not load prometheus_client."""
+    uuid: str
+    returnCode: int
+
+
+class S3UploadAttempted(Message):
+    """From the publisher, for each upload attempt: the DB writer counts it (prt_s3_uploads_total)."""
+    uuid: str
+    result: Literal["uploaded", "failed"]
+
+
 AnyMessage = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
                    CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, CreateSubscription,
                    DeleteSubscription, CheckSubscription, Reply, ProgressUpdate, DownloadQueued,
                    StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
-                   DownloadCompleted, RecordCallbackAttempt, DownloadChanged]
+                   DownloadCompleted, RecordCallbackAttempt, DownloadChanged, YtdlpExited, S3UploadAttempted]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
                 CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, RecordCallbackAttempt, ExpandPlaylist,
                 CreateSubscription, DeleteSubscription, CheckSubscription]

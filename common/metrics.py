@@ -1,8 +1,10 @@
 """Prometheus metrics of all services, defined in one place.
 
-Processes started by ops/run-stack share PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode),
-so the API's /api/metrics sums what every process counted. Queue gauges are read from the database when
-scraped, so they need no multiprocess gauge.
+Only the DB writer counts (the runner's yt-dlp exits and the publisher's upload attempts reach it on the bus,
+YtdlpExited and S3UploadAttempted, so that those processes do not load prometheus_client, ~2 MiB each); the
+API reads its counts from PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode), shared by the
+processes ops/run-stack starts. Queue gauges are read from the database when scraped, so they need no
+multiprocess gauge.
 """
 from __future__ import annotations
 

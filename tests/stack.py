@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -250,3 +251,10 @@ def parent_pid(pid: int) -> int | None:
         return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def metric(stack: Stack, name: str, labels: str = "") -> float:
+    """One sample of the API's /api/metrics (0 when the series does not exist yet)."""
+    text = requests.get(f"{stack.api}/api/metrics", timeout=10).text
+    match = re.search(rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+]+)$", text, re.M)
+    return float(match[1]) if match else 0.0

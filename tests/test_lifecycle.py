@@ -1,26 +1,22 @@
 """Cancel, delete, retry, retention, health and metrics against the real stack."""
 from __future__ import annotations
 
-import re
 import shutil
+import subprocess
+import sys
 import uuid as uuidlib
+from pathlib import Path
 
 import boto3
 import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from tests.stack import Stack, free_port, wait_for, ytdlp_processes
+from tests.stack import Stack, free_port, metric, wait_for, ytdlp_processes
 
 
 def post(stack: Stack, operation: str, uuid: str) -> requests.Response:
     return requests.post(f"{stack.api}/api/{operation}", json={"videoDownloadUUID": uuid}, timeout=10)
-
-
-def metric(stack: Stack, name: str, labels: str = "") -> float:
-    text = requests.get(f"{stack.api}/api/metrics", timeout=10).text
-    match = re.search(rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+]+)$", text, re.M)
-    return float(match[1]) if match else 0.0
 
 
 def test_cancel_stops_ytdlp_and_stays_cancelled_after_a_restart(media):
@@ -146,8 +142,19 @@ def test_metrics_move_as_downloads_finish(stack, media):
     stack.wait_until_final(stack.start_download(f"{media.url}/missing.mp4?metrics"))
     assert metric(stack, "prt_downloads_finished_total", '{status="COMPLETED"}') == completed + 1
     assert metric(stack, "prt_downloads_finished_total", '{status="FAILED"}') == failed + 1
-    assert metric(stack, "prt_ytdlp_exit_codes_total", '{code="0"}') == exits + 1
+    # the runner reports each exit on the bus (it does not load prometheus_client): counted by the DB writer
+    wait_for(lambda: metric(stack, "prt_ytdlp_exit_codes_total", '{code="0"}') == exits + 1, timeout=10,
+             message="the exit of the completed download counted")
     text = requests.get(f"{stack.api}/api/metrics", timeout=10).text
     for name in ("prt_queue_depth", "prt_downloads_running", "prt_download_duration_seconds_bucket",
                  "prt_download_size_bytes_bucket", "prt_dbwriter_commit_seconds_bucket"):
         assert name in text, name
+
+
+def test_only_the_db_writer_and_the_api_load_prometheus_client():
+    """The runner and the publisher report what they count on the bus (~2 MiB less each, issue 20)."""
+    program = ("import sys, services.runner.service, services.publisher.service, services.scheduler.service; "
+               "print('prometheus_client' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0 and result.stdout.strip() == "False", (result.stdout, result.stderr)

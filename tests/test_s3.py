@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from moto.server import ThreadedMotoServer
 
-from tests.stack import Stack, free_port, wait_for
+from tests.stack import Stack, free_port, metric, wait_for
 
 EXPIRY = 3600
 
@@ -67,6 +67,11 @@ def test_upload_waits_for_the_s3_server_and_succeeds_once_it_is_back_moto_stand_
                 attempts = connection.execute("SELECT s3UploadAttempts FROM downloads WHERE uuid = ?",
                                               (uuid,)).fetchone()[0]
             assert attempts >= 2
+            def counted() -> dict[str, float]:  # by the DB writer, from the publisher's reports on the bus
+                return {result: metric(stack, "prt_s3_uploads_total", f'{{result="{result}"}}')
+                        for result in ("failed", "uploaded")}
+            wait_for(lambda: counted() == {"failed": attempts - 1, "uploaded": 1}, timeout=10,
+                     message="the failed and the successful upload attempts counted")
         finally:
             server.stop()
 

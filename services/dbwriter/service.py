@@ -157,6 +157,10 @@ class DBWriter:
         for event in bus.drain(self.events, limit=MAX_BATCH):
             if isinstance(event, bus.ProgressUpdate):
                 progress[event.uuid] = event
+            elif isinstance(event, bus.YtdlpExited):
+                metrics.YTDLP_EXIT_CODES.labels(str(event.returnCode)).inc()
+            elif isinstance(event, bus.S3UploadAttempted):
+                metrics.S3_UPLOADS.labels(event.result).inc()
             elif isinstance(event, bus.ServiceHeartbeat):
                 self.seen[event.service] = time.time()
                 if event.ytdlp is not None:

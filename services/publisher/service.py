@@ -19,7 +19,7 @@ from pathlib import Path
 
 import zmq
 
-from common import bus, metrics
+from common import bus
 from common.config import Settings, load_settings
 from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
@@ -45,6 +45,7 @@ class Publisher:
         self.settings = settings
         self.inbox = bus.bind(settings, "publisher", zmq.PULL)
         self.requester = bus.Requester(settings)
+        self.counts = bus.Pusher(settings, "dbwriter-events")  # the work thread's upload attempts, for the metrics
         self.alive = bus.Heartbeat(settings, "publisher")
         self.s3 = None
         if settings.s3_enabled:
@@ -92,7 +93,7 @@ class Publisher:
             for name in ([thumbnail] if thumbnail else []) + [file_name]:
                 s3.upload(self.s3, self.settings.S3BUCKET, name, self.settings.VIDEODATAPATH / name)
         except Exception as error:  # network, credentials, missing file: recorded, retried later
-            metrics.S3_UPLOADS.labels("failed").inc()
+            self.counts.send(bus.S3UploadAttempted(uuid=uuid, result="failed"))
             failures = self.failures.get(uuid, 0) + 1
             self.failures[uuid] = failures
             delay = min(MAX_BACKOFF_SECONDS, 2.0 ** failures)
@@ -102,7 +103,7 @@ class Publisher:
             log.warning("download=%s upload failed (retry in %.0f s): %s", uuid, delay, message)
             self.requester.request_until_committed(bus.RecordUploadFailure(uuid=uuid, error=message))
             return
-        metrics.S3_UPLOADS.labels("uploaded").inc()
+        self.counts.send(bus.S3UploadAttempted(uuid=uuid, result="uploaded"))
         self.retry_at.pop(uuid, None)
         self.failures.pop(uuid, None)
         reply = self.requester.request_until_committed(bus.RecordUpload(uuid=uuid, s3Key=file_name))

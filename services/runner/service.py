@@ -21,7 +21,7 @@ from pathlib import Path
 
 import zmq
 
-from common import bus, cookies, failures, metrics
+from common import bus, cookies, failures
 from common.config import Settings, load_settings
 from common.lifecycle import become_subreaper, exit_with_supervisor
 from common.logs import setup_logging
@@ -222,7 +222,7 @@ class Job(threading.Thread):
                         self.order.uuid, output.refused)
             return output, returncode, process.stopped_by_runner
         log.info("download=%s yt-dlp exited returncode=%d", self.order.uuid, returncode)
-        metrics.YTDLP_EXIT_CODES.labels(str(returncode)).inc()
+        self.runner.progress.send(bus.YtdlpExited(uuid=self.order.uuid, returnCode=returncode))
         return output, returncode, process.stopped_by_runner
 
     def _download(self, attempt: int) -> Outcome:

@@ -56,7 +56,8 @@ def memory(quick: bool) -> Table:
         ["PSS from /proc/<pid>/smaps_rollup: shared pages are split among the processes sharing them, so the sum "
          "is what the stack really uses (RSS would count shared libraries and forked pages once per process).",
          "Every process below supervisord is counted: nginx's master and workers and the launcher that stays "
-         "their parent, the API (and gunicorn's workers when APIWORKERS > 1), the runner's zygote and its yt-dlp processes.",
+         "their parent, the API (and gunicorn's workers when APIWORKERS > 1), the runner's zygote and its yt-dlp "
+         "processes.",
          f"Downloads: {DOWNLOADS} x /slow/cbr4.mp4 (throttled to ~320 KiB/s; MAXCONCURRENTDOWNLOADS raised to "
          f"{DOWNLOADS} for this), measured once all report progress; 'idle after' once they completed and the "
          "spares are warm again.",

@@ -2,11 +2,11 @@
 webhook outbox row per final state, both written in the batch's own transaction, then published on the
 dbwriter-changes PUB socket once the commit succeeded (nothing is announced that was not stored).
 
-The changes are read from the batch itself (its new, changed and deleted rows since its last flush:
-services/dbwriter/rows.py), so every handler, present or future, is covered without announcing anything by
-hand. Progress-only changes of a download are coalesced to
-one event per PROGRESS_EVENT_SECONDS; its row still takes every update, and an event that changes the
-status carries every field of the item, so no coalesced value is missed for long.
+The changes are read from the batch itself (the rows it created, changed and deleted, against the values it first
+read, across the flushes its handlers made: services/dbwriter/rows.py), so every handler, present or future, is
+covered without announcing anything by hand. Progress-only changes of a download are coalesced to one event per
+PROGRESS_EVENT_SECONDS; its row still takes every update, and an event that changes the status carries every field
+of the item, so no coalesced value is missed for long.
 """
 from __future__ import annotations
 

@@ -277,7 +277,8 @@ def check_channel(settings: Settings) -> Selection | None:
         return None
     newest = newest_version(channel)
     current = selected(settings)
-    in_use = current.version if current is not None else importlib.metadata.version("yt-dlp")  # not yt-dlp itself: ~27 MiB
+    # the installed version from the package metadata: importing yt_dlp.version would load yt-dlp (~27 MiB)
+    in_use = current.version if current is not None else importlib.metadata.version("yt-dlp")
     if same_version(newest, in_use):
         return None
     return install(settings, newest)

@@ -390,7 +390,9 @@ def bind(settings: Settings, endpoint: str, socket_type: int) -> zmq.Socket:
 
 
 class Pusher:
-    """One-way sender. Messages wait in ZeroMQ's queue while the receiver is down (up to the high-water mark)."""
+    """One-way sender. Messages wait in ZeroMQ's queue while the receiver is down (up to the high-water mark).
+    Safe to share between threads (the runner's jobs and its main loop send on the same ones): a ZeroMQ socket
+    is not, so sends take turns."""
 
     def __init__(self, settings: Settings, endpoint: str):
         self.endpoint = endpoint
@@ -398,10 +400,13 @@ class Pusher:
         self.socket.setsockopt(zmq.LINGER, 1000)
         self.socket.setsockopt(zmq.SNDHWM, 100_000)
         self.socket.connect(address(settings, endpoint))
+        self._lock = threading.Lock()
 
     def send(self, message: Message) -> bool:
+        payload = encode(message)
         try:
-            self.socket.send(encode(message), flags=zmq.NOBLOCK)
+            with self._lock:
+                self.socket.send(payload, flags=zmq.NOBLOCK)
             return True
         except zmq.Again:
             log.warning("bus queue to %s full, dropped %s", self.endpoint, message.type)

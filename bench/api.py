@@ -16,10 +16,13 @@ from pathlib import Path
 import requests
 
 from common.config import setting_fields
+from common.ytdlp import PARAMETER_CHECK_SOCKET
 
-from bench.common import bench_main, MediaServer, Stack, Table, ensure_media, fmt_ms, percentile, temp_folder
+from bench.common import (bench_main, MediaServer, Stack, Table, ensure_media, fmt_ms, percentile, temp_folder,
+                          wait_for)
 
 WINDOW_ROWS_PER_HOUR = 50  # "realistic": about 1,200 downloads a day
+PARAMETERS = "-f bestvideo*+bestaudio/best --embed-subs --sub-langs en"
 
 
 def insert_rows(db: Path, count: int, recent: int) -> int:
@@ -123,7 +126,7 @@ def list_latency(quick: bool) -> Table:
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"videoURL": "%s"}'
+wrk.body = '%s'
 """
 
 
@@ -157,15 +160,22 @@ def initiate_throughput(quick: bool) -> Table:
          "(each in a yt-dlp process forked from the runner's zygote) while wrk runs.",
          "'stalling URL': the first download stalls (/stall/), the rest stay PENDING: only the API, the DB writer "
          "and the scheduler work, which isolates the request path.",
+         f"'+ parameters': the same with ytdlpCLIParameters {PARAMETERS!r}, which the API has checked by the "
+         "runner's yt-dlp (its zygote, over a socket); its CPU is not in the API column.",
          "CPU in % of one core over the wrk run (utime+stime from /proc); machine = all cores, 200 % = both busy. "
          "wrk itself runs on the same 2 cores.",
          "Target: >= 300/s on 2 cores."])
     from bench.common import cpu_seconds, descendants
     from bench.throughput import total_cpu_busy
-    for label, path in (("404 URL", "/does-not-exist.mp4"), ("stalling URL", "/stall/cbr4.mp4")):
+    for label, path, parameters in (("404 URL", "/does-not-exist.mp4", None),
+                                    ("stalling URL", "/stall/cbr4.mp4", None),
+                                    ("stalling URL + parameters", "/stall/cbr4.mp4", PARAMETERS)):
         script = folder / "post.lua"
-        script.write_text(WRK_SCRIPT % (server.url + path))
+        body = {"videoURL": server.url + path, **({"ytdlpCLIParameters": parameters} if parameters else {})}
+        script.write_text(WRK_SCRIPT % json.dumps(body))
         with Stack(PRT_VIDEODOWNLOADER_MAXCONCURRENTDOWNLOADS="1") as stack:
+            wait_for(lambda: (stack.run / PARAMETER_CHECK_SOCKET).exists(), timeout=60,
+                     message="the zygote's parameter checks")
             before = stack.row_count()
             api = [stack.pid("api"), *descendants(stack.pid("api"))]  # the API, and its workers if APIWORKERS > 1
             dbwriter = stack.pid("dbwriter")

@@ -242,6 +242,29 @@ def _parse_user_arguments(arguments: list[str]):
         _idle_parsers.append(parser)
 
 
+PARAMETER_CHECK_SOCKET = "ytdlp-parameters.sock"  # under RUNPATH: the runner's zygote answers check requests
+MAX_CHECK_REQUEST_BYTES = 200 * 1024  # one datagram (the API takes bodies of 64 KiB at most)
+
+
+def answer_check(request: bytes) -> bytes:
+    """The answer to one check request (a JSON array of strings), as the zygote sends it to the API:
+    {"ok": true}, {"errorCode", "errorMessage"} for parameters check_parameters refuses, or {"unanswered": why}
+    when it could not check (the API then checks itself)."""
+    try:
+        arguments = json.loads(request)
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, list) or not all(isinstance(argument, str) for argument in arguments):
+        return json.dumps({"unanswered": "the request is not a JSON array of strings"}).encode()
+    try:
+        check_parameters(arguments)
+    except ParameterError as error:
+        return json.dumps({"errorCode": error.code, "errorMessage": str(error)}).encode()
+    except Exception as error:  # a bug here must not take the zygote down: the API checks itself
+        return json.dumps({"unanswered": f"{type(error).__name__}: {error}"[:300]}).encode()
+    return b'{"ok": true}'
+
+
 PROGRESS_MARKER = "PRT-PROGRESS "
 FILE_MARKER = "PRT-FILE "
 DONE_MARKER = "PRT-DONE "  # printed by the warm process after yt-dlp's main, with its exit code

@@ -226,3 +226,10 @@ def test_the_yt_dlp_process_runs_a_job_line_only_once_its_command_line_passes(pa
 def test_a_line_that_is_not_a_complete_job_runs_nothing(line):
     with pytest.raises(CommandLineViolation):
         verify_job(line)
+
+
+def test_every_preset_passes_the_allowlist_users_options_pass():
+    from services.api.presets import PRESETS
+
+    for preset in PRESETS:
+        assert check_parameters(list(preset.ytdlpCLIParameters)) == list(preset.ytdlpCLIParameters), preset.id

@@ -24,9 +24,10 @@ from common.sqlite_reader import SQLiteReader, sql_time
 from common.statuses import ONGOING_STATUSES, DownloadKindEnum, DownloadStatusEnum, utcnow
 from common.network import check_video_url, in_networks
 from common.items import LIST_COLUMNS, download_item, failure_fields
-from common.ytdlp import ParameterError, check_parameters, load_parameter_parser, split_parameters
+from common.ytdlp import ParameterError, split_parameters
 from services.api.metrics import metrics_text
-from services.api.presets import PRESETS, check_presets, preset_arguments
+from services.api.parameter_check import ParameterChecker
+from services.api.presets import PRESETS, preset_arguments
 from services.api.schemas import (
     BulkActionBody, BulkActionResponse, CookieProfileBody, CookieProfileList, CookieProfileRef, CookieProfileSummary,
     DeleteCookieProfileResponse, DeleteDownloadResponse, DownloadItem, DownloadRef, DownloadStatusResponse,
@@ -166,8 +167,7 @@ def create_app(settings: Settings) -> OpenAPI:
         doc_prefix="/openapi",
         security_schemes={},  # the API has no authentication; None would be published as an invalid null
     )
-    load_parameter_parser()
-    check_presets()
+    parameter_checker = ParameterChecker(settings)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     backend = Backend(settings)
@@ -219,7 +219,7 @@ def create_app(settings: Settings) -> OpenAPI:
         except KeyError:
             raise ApiError("presetNotFound", f"no preset {body.preset!r}; listPresets lists them") from None
         try:
-            arguments = check_parameters(preset + split_parameters(body.ytdlpCLIParameters))
+            arguments = parameter_checker.check(preset + split_parameters(body.ytdlpCLIParameters))
         except ParameterError as error:
             raise ApiError(error.code, str(error)) from None
         if body.cookieProfile is not None:
@@ -309,7 +309,7 @@ def create_app(settings: Settings) -> OpenAPI:
         except ValueError as error:
             raise ApiError("invalidVideoURL", str(error)) from None
         try:
-            arguments = check_parameters(split_parameters(body.ytdlpCLIParameters))
+            arguments = parameter_checker.check(split_parameters(body.ytdlpCLIParameters))
         except ParameterError as error:
             raise ApiError(error.code, str(error)) from None
         uuid = str(uuidlib.uuid4())

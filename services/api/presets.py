@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.ytdlp import check_parameters
-
 
 @dataclass(frozen=True)
 class Preset:
@@ -28,12 +26,6 @@ PRESETS: tuple[Preset, ...] = (
 )
 
 PRESETS_BY_ID = {preset.id: preset for preset in PRESETS}
-
-
-def check_presets() -> None:
-    """Every preset must pass the same allowlist as user options: checked when the API starts."""
-    for preset in PRESETS:
-        check_parameters(list(preset.ytdlpCLIParameters))
 
 
 def preset_arguments(preset_id: str | None) -> list[str]:

@@ -1,0 +1,80 @@
+"""The API's check of user yt-dlp parameters, asked of the runner's yt-dlp.
+
+The runner's zygote has yt-dlp loaded and answers on RUNPATH/PARAMETER_CHECK_SOCKET
+(services.runner.parameter_checks), so the API does not import yt-dlp (~16 MiB) and the parameters are
+checked by the yt-dlp version the download will run with. When the zygote does not answer (the runner is
+restarting, or the API runs on another host than the runner), the request waits for it a few seconds (a
+zygote gets ready in ~1-2 s), then the API checks them itself with the same common.ytdlp.check_parameters,
+loading yt-dlp for good; from then on it does not wait while the runner is away. A request is never refused
+or let through because the runner was away. prt_parameter_checks_total{by} counts who answered.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+from prometheus_client import Counter
+
+from common.config import Settings
+from common.ytdlp import MAX_CHECK_REQUEST_BYTES, PARAMETER_CHECK_SOCKET, ParameterError, check_parameters
+
+log = logging.getLogger("api")
+
+ANSWER_TIMEOUT_SECONDS = 2.0
+PATIENCE_SECONDS = 5.0  # how long a request waits for a (re)starting zygote before the API loads yt-dlp
+RETRY_SECONDS = 0.1
+CHECKS = Counter("prt_parameter_checks_total", "yt-dlp parameter checks by who answered: the runner's yt-dlp, "
+                 "or the API itself while the runner did not answer", ["by"])
+
+
+class ParameterChecker:
+    def __init__(self, settings: Settings):
+        self.path = str(settings.RUNPATH / PARAMETER_CHECK_SOCKET)
+        self.checking_here = False  # for one log line per change, not one per request
+        self.ytdlp_loaded_here = False
+
+    def check(self, arguments: list[str]) -> list[str]:
+        """The arguments unchanged, or ParameterError (common.ytdlp.check_parameters)."""
+        if not arguments:
+            return []
+        request = json.dumps(arguments).encode()  # ASCII: any string, even a lone surrogate, is sent as it is
+        deadline = time.monotonic() + (0 if self.ytdlp_loaded_here else PATIENCE_SECONDS)
+        while len(request) <= MAX_CHECK_REQUEST_BYTES:
+            try:
+                answer = self._ask_runner(request)
+                break
+            except (OSError, ValueError) as error:  # no zygote (yet), or it did not answer in time
+                answer = {"unanswered": f"{type(error).__name__}: {error}"}
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(RETRY_SECONDS)
+        else:
+            answer = {"unanswered": f"the parameters are longer than {MAX_CHECK_REQUEST_BYTES} bytes"}
+        if "unanswered" not in answer:
+            CHECKS.labels(by="runner").inc()
+            if self.checking_here:
+                self.checking_here = False
+                log.info("yt-dlp parameters are checked by the runner's yt-dlp again")
+            if answer.get("ok") is True:
+                return list(arguments)
+            raise ParameterError(str(answer["errorCode"]), str(answer["errorMessage"]))
+        if not self.checking_here:
+            self.checking_here = True
+            log.warning("yt-dlp parameters are checked in the API process while the runner does not answer (%s); "
+                        "yt-dlp is loaded here", answer["unanswered"])
+        CHECKS.labels(by="api").inc()
+        self.ytdlp_loaded_here = True
+        return check_parameters(arguments)
+
+    def _ask_runner(self, request: bytes) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
+            connection.settimeout(ANSWER_TIMEOUT_SECONDS)
+            connection.connect(self.path)
+            connection.send(request)
+            answer = json.loads(connection.recv(64 * 1024))
+        if not isinstance(answer, dict) or not ("unanswered" in answer or answer.get("ok") is True
+                                                or {"errorCode", "errorMessage"} <= answer.keys()):
+            raise ValueError(f"unexpected answer {answer!r:.200}")
+        return answer

@@ -4,7 +4,7 @@
 [--seed X] [--keep]`
 
 A real stack in a temp folder runs N throttled downloads of the tests' media (about 10 s each) at concurrency C
-while a random process of that stack (runner, scheduler, dbwriter, publisher, api, the zygote, a yt-dlp process
+while a random process of that stack (runner, scheduler with the publisher's threads, dbwriter, api, the zygote, a yt-dlp process
 running a download) is killed with SIGKILL every 2-5 s for S seconds or until every download is final. It prints
 the kills per victim kind, the final states, the attempts, and what it finds wrong: files that are missing or not
 whole, files in the data folder that no row owns, rows left PENDING or DOWNLOADING. Exit status 1 if anything is.

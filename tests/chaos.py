@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.stack import ZYGOTE_PROCESS_NAME, Stack, descendants, process_table, wait_for
 
-SERVICES = ("runner", "scheduler", "dbwriter", "publisher", "api")
+SERVICES = ("runner", "scheduler", "dbwriter", "api")  # the publisher runs in the scheduler's process
 VICTIM_KINDS = (*SERVICES, "zygote", "yt-dlp")
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 

@@ -16,7 +16,7 @@ import requests
 
 APP_DIR = Path(__file__).resolve().parents[1]
 PYTHON = APP_DIR / ".venv" / "bin" / "python"
-SERVICES = ("api", "dbwriter", "scheduler", "runner", "publisher")
+SERVICES = ("api", "dbwriter", "scheduler", "runner")  # supervisord's programs; the publisher is in the scheduler
 
 
 def free_port() -> int:

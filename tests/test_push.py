@@ -348,11 +348,11 @@ def test_webhook_outbox_survives_a_kill_9_of_the_sending_service(stack, media):
     try:
         uuid = initiate_with_callback(stack, f"{media.url}/clip.mp4", receiver.url).json()["downloadUUID"]
         wait_for(lambda: len(receiver.requests) >= 2, timeout=60, message="failed attempts")
-        publisher = stack.pid("publisher")
-        os.kill(publisher, signal.SIGKILL)
+        sender = stack.pid("scheduler")  # the publisher's webhook thread runs in the scheduler's process
+        os.kill(sender, signal.SIGKILL)
         receiver.answers = [200]
-        wait_for(lambda: stack.pid("publisher") not in (None, publisher) and stack.all_running(), timeout=30,
-                 message="the publisher restarted")
+        wait_for(lambda: stack.pid("scheduler") not in (None, sender) and stack.all_running(), timeout=30,
+                 message="the scheduler (and its publisher) restarted")
         item = wait_for(lambda: (i := stack.download(uuid)) and i.get("callbackStatus", {}).get("state") == "delivered"
                         and i, timeout=60, message="the webhook delivered after the restart")
         delivered = len(receiver.requests)

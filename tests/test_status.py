@@ -153,10 +153,10 @@ def test_delete_whose_message_dies_with_the_busy_publisher_still_removes_file_an
         stack.wait_until_final(busy)
         uploaded = slow_s3.proxy.uploaded
         wait_for(lambda: slow_s3.proxy.uploaded > uploaded + 100_000, timeout=30, message="the long upload")
-        publisher = stack.pid("publisher")
+        publisher = stack.pid("scheduler")  # the publisher's threads run in the scheduler's process
         assert post(stack, "deleteDownload", uuid).status_code == 200  # its message waits in the busy publisher
         os.kill(publisher, signal.SIGKILL)
-        wait_for(lambda: stack.pid("publisher") not in (None, publisher), timeout=30, message="a new publisher")
+        wait_for(lambda: stack.pid("scheduler") not in (None, publisher), timeout=30, message="a new publisher")
         wait_for(lambda: not files_of(stack, uuid), timeout=30, message="the deleted download's file to go")
         wait_for(lambda: f"{uuid}.mp4" not in slow_s3.keys(), timeout=60, message="the deleted download's object to go")
         wait_for(lambda: f"{busy}.mp4" in slow_s3.keys(), timeout=60, message="the other upload to complete")

@@ -1,12 +1,14 @@
-"""The publisher: the one process that publishes and unpublishes finished files.
+"""The publisher: the one place that publishes and unpublishes finished files, threads of the scheduler's process.
 
 It uploads each COMPLETED download to the S3 bucket (RustFS in the deployment), works through the purge
 list (S3 objects and files of deleted, failed and cancelled downloads), applies the retention period,
 sweeps files that no download owns, and (in a thread of its own: services/publisher/webhooks.py) sends the
 webhooks of the outbox. Its work lists are the database (COMPLETED rows without an upload, the purge list the DB writer fills in the same transaction as a delete, finished rows past retention), so
 nothing is lost across restarts; messages on the bus only make it act sooner. Failed uploads are retried
-with exponential backoff, each failure recorded. The work runs in a thread of its own while the main thread
-sends the heartbeat, so a long upload never makes the service look dead.
+with exponential backoff, each failure recorded. Its work runs in threads of its own inside the scheduler's
+process (services.scheduler), whose main loop sends the publisher's heartbeat while they live: a long upload
+never makes it look dead, never holds up the queue, and a thread that died ends the process for supervisord
+to restart (both work lists are the database). Sharing the process saves an interpreter (~11 MiB, issue 20).
 """
 from __future__ import annotations
 
@@ -20,9 +22,7 @@ from pathlib import Path
 import zmq
 
 from common import bus
-from common.config import Settings, load_settings
-from common.lifecycle import exit_with_supervisor
-from common.logs import setup_logging
+from common.config import Settings
 from common.sqlite_reader import SQLiteReader, sql_time
 from common.statuses import FINISHED_STATUSES, DownloadStatusEnum, utcnow
 from common.ytdlp import THUMBNAIL_EXTENSION
@@ -60,6 +60,7 @@ class Publisher:
         self.next_sweep = 0.0
         self.orphan_age = settings.ORPHANFILEMINAGESECONDS
         self.next_orphan_sweep = time.monotonic() + min(60.0, self.orphan_age / 2)
+        self.threads: list[threading.Thread] = []
 
     # --- uploads -------------------------------------------------------------------------------------------
     def pending_uploads(self) -> list[tuple[str, str, str | None]]:
@@ -233,16 +234,17 @@ class Publisher:
                 wait = min(wait, max(0.0, self.next_sweep - time.monotonic()))
             wait = min(wait, max(0.0, self.next_orphan_sweep - time.monotonic()))
 
-    def run_forever(self) -> None:
-        log.info("ready: S3 %s, retention %s", f"{self.settings.S3ENDPOINTURL} bucket {self.settings.S3BUCKET}"
-                 if self.s3 else "off", f"{self.settings.RETENTIONHOURS:g} h" if self.retention else "forever")
+    def start(self) -> None:
+        """Starts the work thread and the webhook sender."""
         worker = threading.Thread(target=self.work_forever, name="publisher-work", daemon=True)
         worker.start()
-        self.alive.keep_beating_while(worker, webhooks.start_sender(self.settings))
-        raise SystemExit("a work thread of the publisher stopped")
+        self.threads = [worker, webhooks.start_sender(self.settings)]
+        log.info("ready: S3 %s, retention %s", f"{self.settings.S3ENDPOINTURL} bucket {self.settings.S3BUCKET}"
+                 if self.s3 else "off", f"{self.settings.RETENTIONHOURS:g} h" if self.retention else "forever")
 
-
-def main() -> None:
-    exit_with_supervisor()
-    setup_logging("publisher")
-    Publisher(load_settings()).run_forever()
+    def beat(self) -> float:
+        """The publisher's heartbeat, from the main loop of the process: sent while its threads live, which
+        raises SystemExit once one has stopped. Returns seconds until the next beat is due."""
+        if not all(thread.is_alive() for thread in self.threads):
+            raise SystemExit("a thread of the publisher stopped")
+        return self.alive.beat()

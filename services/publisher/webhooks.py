@@ -1,4 +1,4 @@
-"""The webhook sender, a thread of the publisher: works through the outbox (webhook_deliveries rows the DB
+"""The webhook sender, a thread of the publisher (in the scheduler's process): works through the outbox (webhook_deliveries rows the DB
 writer writes in the transaction of each final state) and POSTs each body to its callbackURL.
 
 A delivery is retried with doubling waits (WEBHOOKRETRYSECONDS, at most 1 h apart) until a 2xx answer or
@@ -22,8 +22,6 @@ import threading
 import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
-
-import urllib3
 
 from common import bus
 from common.config import Settings
@@ -60,6 +58,8 @@ def post_to_checked_address(url: str, body: bytes, headers: dict[str, str], bloc
         if reason:
             raise RefusedAddress(f"{BLOCKED_ADDRESS}: {parts.hostname} resolves to {info[4][0]} ({reason})")
     address = str(infos[0][4][0])
+    import urllib3  # only once there is a webhook to send: ssl, http.client and urllib3 are ~4 MiB of a process
+
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
     if parts.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False,

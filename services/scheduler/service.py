@@ -4,6 +4,9 @@ The queue itself is the database (PENDING rows by insertion order), so a restart
 keeps only which downloads the runner is working on, confirmed by the runner's heartbeats: a download that
 the runner stops reporting without having ended it, or that belonged to a runner that restarted, is put back
 in the queue (or FAILED after MAXATTEMPTS) through the DB writer.
+
+Its process also runs the publisher's threads (services.publisher): one interpreter fewer, and both are
+small loops over the database that only wait.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from common.lifecycle import exit_with_supervisor
 from common.logs import setup_logging
 from common.sqlite_reader import SQLiteReader, sql_time
 from common.statuses import DownloadKindEnum, DownloadStatusEnum, utcnow
+from services.publisher.service import Publisher
 
 log = logging.getLogger("scheduler")
 
@@ -35,8 +39,9 @@ class Dispatched:
 
 
 class Scheduler:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, publisher: Publisher | None = None):
         self.settings = settings
+        self.publisher = publisher  # its threads share this process; this loop sends its heartbeat
         self.inbox = bus.bind(settings, "scheduler", zmq.PULL)
         self.to_runner = bus.Pusher(settings, "runner")
         self.requester = bus.Requester(settings)
@@ -52,7 +57,8 @@ class Scheduler:
         next_scan = 0.0
         while True:
             dirty = False
-            wait = min(next_scan - time.monotonic(), self.alive.beat())
+            wait = min(next_scan - time.monotonic(), self.alive.beat(),
+                       self.publisher.beat() if self.publisher else RESCAN_SECONDS)
             if self.inbox.poll(max(0.0, wait) * 1000):
                 for message in bus.drain(self.inbox):
                     dirty |= self.handle(message)
@@ -165,4 +171,7 @@ class Scheduler:
 def main() -> None:
     exit_with_supervisor()
     setup_logging("scheduler")
-    Scheduler(load_settings()).run_forever()
+    settings = load_settings()
+    publisher = Publisher(settings)
+    publisher.start()
+    Scheduler(settings, publisher).run_forever()

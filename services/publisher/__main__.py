@@ -1,3 +1,0 @@
-from services.publisher.service import main
-
-main()

@@ -123,6 +123,10 @@ class Settings(msgspec.Struct, kw_only=True):
         ge=0, le=16,
         description="Spare yt-dlp processes the runner keeps forked from its warm zygote, ready to start (each ~10 "
                     "MiB; a download that finds none waits ~10 ms for a fork).")] = 1
+    WARMIDLESECONDS: Annotated[float, Meta(
+        ge=0, description="The spares are stopped once no download has started or run for this long, and forked "
+                          "again when the next one starts (that one waits ~10 ms for its own fork). 0: spares are "
+                          "kept at all times.")] = 60
     BLOCKEDURLNETWORKS: Annotated[BlockedNetworkList, Meta(
         description="Addresses no download may connect to (the video URL, redirects, every connection of yt-dlp "
                     "and ffmpeg): comma-separated CIDRs and `nonglobal` (every address that is not globally "

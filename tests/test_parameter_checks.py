@@ -1,6 +1,6 @@
 """yt-dlp parameters are checked by the runner's yt-dlp (its zygote answers the API on a socket), so the API
 does not load yt-dlp; while the runner is away the API checks them itself; hostile clients of that socket stop
-neither the checks nor the downloads (issue 20)."""
+neither the checks nor the downloads; and the spares rest when no download comes (issue 20)."""
 from __future__ import annotations
 
 import json
@@ -135,3 +135,13 @@ def test_while_the_runner_is_away_the_api_checks_parameters_itself(checked_stack
     wait_for(answered_by_runner, timeout=60, message="the restarted runner's yt-dlp to answer again")
     assert "api: INFO yt-dlp parameters are checked by the runner's yt-dlp again" in stack.logs()
 
+
+def test_spares_rest_when_no_download_comes_and_are_back_with_the_next(media):
+    with Stack(PRT_VIDEODOWNLOADER_WARMIDLESECONDS="2") as stack:
+        runner = stack.pid("runner")
+        wait_for(lambda: not ytdlp_processes(runner=runner), timeout=30, message="the spare to be stopped")
+        assert "no download for 2 s: the spare yt-dlp processes (1) are stopped until the next download" in stack.logs()
+        uuid = stack.start_download(f"{media.url}/clip.mp4?after-rest")
+        assert stack.wait_until_final(uuid)["downloadStatus"] == "COMPLETED"
+        wait_for(lambda: ytdlp_processes(runner=runner), timeout=30, message="a spare after the download")
+        wait_for(lambda: not ytdlp_processes(runner=runner), timeout=30, message="the spare to rest again")

@@ -237,8 +237,12 @@ class Zygote:
 class SparePool:
     """yt-dlp processes forked ahead of need from the zygote, each waiting on stdin for one argument list."""
 
-    def __init__(self, size: int, selected_python: Callable[[], str] = lambda: sys.executable):
+    def __init__(self, size: int, selected_python: Callable[[], str] = lambda: sys.executable,
+                 idle_seconds: float = 0.0):
         self.size = size
+        self.idle_seconds = idle_seconds  # spares are stopped after this long without a download (0: never)
+        self._last_busy = time.monotonic()
+        self.resting = False
         self.selected_python = selected_python
         self.zygote = Zygote(selected_python())
         self._spares: list[ForkedProcess] = []
@@ -248,12 +252,25 @@ class SparePool:
         self.refused: dict[str, str] = {}  # environments whose zygote never got ready: why
 
     def top_up(self) -> None:
+        """Forks the missing spares; or, once no download has started or run for idle_seconds, stops them."""
         with self._lock:
             for process in self._spares:
                 if process.poll() is not None:
                     process.close()
             self._spares = [p for p in self._spares if p.returncode is None]
-            missing = self.size - len(self._spares)
+            now = time.monotonic()
+            if self._owned:
+                self._last_busy = now
+            resting = bool(self.idle_seconds) and now - self._last_busy >= self.idle_seconds
+            retired, self._spares = (self._spares, []) if resting else ([], self._spares)
+            missing = 0 if resting else self.size - len(self._spares)
+        if resting != self.resting:
+            self.resting = resting
+            if resting:
+                log.info("no download for %g s: the spare yt-dlp processes (%d) are stopped until the next download",
+                         self.idle_seconds, len(retired))
+        for process in retired:
+            _discard(process)
         for _ in range(missing):
             process = self.zygote.fork()
             with self._lock:
@@ -265,6 +282,7 @@ class SparePool:
     def take(self) -> ForkedProcess:
         """A spare if there is one, else a fork made now (a few milliseconds once the zygote is warm)."""
         with self._lock:
+            self._last_busy = time.monotonic()
             while self._spares:
                 process = self._spares.pop(0)
                 if process.poll() is None:
@@ -290,6 +308,7 @@ class SparePool:
         process.close()
         with self._lock:
             self._owned.pop(process.pid, None)
+            self._last_busy = time.monotonic()
 
     def keep(self) -> None:
         """Starts the keeper thread: the zygote restarted at once after its death, spares refilled, and

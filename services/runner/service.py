@@ -446,7 +446,7 @@ class Runner:
         self.publisher = bus.Pusher(settings, "publisher")
         self.alive = bus.Heartbeat(settings, "runner")
         self._lock = threading.Lock()
-        self.spares = SparePool(settings.WARMPROCESSES, self.selected_python)
+        self.spares = SparePool(settings.WARMPROCESSES, self.selected_python, settings.WARMIDLESECONDS)
         self.jobs: dict[str, Job] = {}
 
     def selected_python(self) -> str:

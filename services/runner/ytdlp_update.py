@@ -19,7 +19,6 @@ zygote with that environment's Python between two forks: processes already runni
 """
 from __future__ import annotations
 
-import importlib.metadata
 import ipaddress
 import json
 import os
@@ -32,7 +31,6 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from common.config import Settings, load_settings
@@ -142,16 +140,17 @@ def _loopback_only() -> str:
     return ",".join([*(str(n) for n in ipaddress.ip_network("0.0.0.0/0").address_exclude(allowed)), "::/0"])
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 def smoke_download(python: Path, work: Path) -> None:
     """A clip generated here, served on 127.0.0.1, downloaded by a warm yt-dlp process of `python` with the
     runner's command line and checks; UpdateFailed says what went wrong."""
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # not in the runner's own memory
+
     from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, build_command_line, job_line
     from services.runner.media import check_final_file
+
+    class QuietHandler(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
 
     media, data = work / "media", work / "data"
     media.mkdir(parents=True)
@@ -160,7 +159,7 @@ def smoke_download(python: Path, work: Path) -> None:
                    "-c:a", "aac", "-shortest", media / "smoke.mp4"], 120)
     if result.returncode:
         raise UpdateFailed(f"ffmpeg could not make the smoke clip: {_last_lines(result.stderr)}")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(media)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(media)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/smoke.mp4"
@@ -277,7 +276,10 @@ def check_channel(settings: Settings) -> Selection | None:
         return None
     newest = newest_version(channel)
     current = selected(settings)
-    # the installed version from the package metadata: importing yt_dlp.version would load yt-dlp (~27 MiB)
+    # the installed version from the package metadata: importing yt_dlp.version would load yt-dlp (~27 MiB);
+    # importlib.metadata (email, zipfile, csv: ~1.5 MiB) is loaded only here, in the update check's process
+    import importlib.metadata
+
     in_use = current.version if current is not None else importlib.metadata.version("yt-dlp")
     if same_version(newest, in_use):
         return None

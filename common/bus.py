@@ -192,6 +192,22 @@ class RecordCallbackAttempt(Message):
 
 class Ping(Message):
     """Answered with when the DB writer last heard each service's heartbeat (for the health endpoint)."""
+    # Also the counts the DB writer keeps (common.metrics), for /api/metrics
+    withMetrics: bool = False
+
+
+class MetricFamily(Part):
+    """One counter or histogram as the DB writer counted it (common.metrics)."""
+    name: str
+    documentation: str
+    kind: Literal["counter", "histogram"]
+    labelNames: list[str] = field(default_factory=list)
+    # Counter: (label values, value) per series
+    samples: list[tuple[list[str], float]] = field(default_factory=list)
+    # Histogram: upper bounds; counts per bucket (not cumulative), the last one above every bound; sum
+    buckets: list[float] = field(default_factory=list)
+    bucketCounts: list[int] = field(default_factory=list)
+    sum: float = 0.0
 
 
 class Reply(Message):
@@ -208,6 +224,8 @@ class Reply(Message):
     ytdlp: YtdlpInfo | None = None
     # Children of a playlist the command stopped while DOWNLOADING (the API tells the runner).
     uuids: list[str] | None = None
+    # Ping(withMetrics=True): the counts the DB writer keeps
+    metrics: list[MetricFamily] | None = None
 
 
 # --- published by the DB writer after commit (PUB on dbwriter-changes) ---------------------------------------
@@ -287,7 +305,7 @@ class DownloadCompleted(Message):
 
 class YtdlpExited(Message):
     """From the runner, for each yt-dlp process that ran a job: the DB writer counts it
-    (prt_ytdlp_exit_codes_total), so that the runner need not load prometheus_client."""
+    (prt_ytdlp_exit_codes_total)."""
     uuid: str
     returnCode: int
 
@@ -298,11 +316,18 @@ class S3UploadAttempted(Message):
     result: Literal["uploaded", "failed"]
 
 
+class ParameterChecked(Message):
+    """From the API, for each check of yt-dlp parameters: the DB writer counts who answered it
+    (prt_parameter_checks_total): the runner's yt-dlp, or the API itself while the runner was away."""
+    by: Literal["runner", "api"]
+
+
 AnyMessage = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
                    CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, ExpandPlaylist, CreateSubscription,
                    DeleteSubscription, CheckSubscription, Reply, ProgressUpdate, DownloadQueued,
                    StartDownload, DownloadEnded, RunnerHeartbeat, CancelRequested, PurgeFiles, ServiceHeartbeat,
-                   DownloadCompleted, RecordCallbackAttempt, DownloadChanged, YtdlpExited, S3UploadAttempted]
+                   DownloadCompleted, RecordCallbackAttempt, DownloadChanged, YtdlpExited, S3UploadAttempted,
+                   ParameterChecked]
 Command = Union[CreateDownload, StartAttempt, FinishDownload, RequeueDownload, RecordUpload, RecordUploadFailure,
                 CancelDownload, DeleteDownload, RetryDownload, PurgeDone, Ping, RecordCallbackAttempt, ExpandPlaylist,
                 CreateSubscription, DeleteSubscription, CheckSubscription]

@@ -25,7 +25,6 @@ from common.statuses import ONGOING_STATUSES, DownloadKindEnum, DownloadStatusEn
 from common.network import check_video_url, in_networks
 from common.items import LIST_COLUMNS, download_item, failure_fields
 from common.ytdlp import ParameterError, split_parameters
-from services.api.metrics import metrics_text
 from services.api.parameter_check import ParameterChecker
 from services.api.presets import PRESETS, preset_arguments
 from services.api.schemas import (
@@ -167,10 +166,10 @@ def create_app(settings: Settings) -> OpenAPI:
         doc_prefix="/openapi",
         security_schemes={},  # the API has no authentication; None would be published as an invalid null
     )
-    parameter_checker = ParameterChecker(settings)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     backend = Backend(settings)
+    parameter_checker = ParameterChecker(settings, backend.push)
     app.extensions["prt_backend"] = backend
     downloads_tag = Tag(name="downloads")
     subscriptions_tag = Tag(name="subscriptions")
@@ -441,11 +440,14 @@ def create_app(settings: Settings) -> OpenAPI:
              responses={200: {"description": "Prometheus text format",
                               "content": {"text/plain": {"schema": {"type": "string"}}}}, **ERRORS})
     def prometheus_metrics():
-        try:  # the runner's yt-dlp, as the DB writer last heard it (prt_ytdlp_info)
-            ytdlp = backend.request(bus.Ping(), timeout=METRICS_PING_TIMEOUT_SECONDS).ytdlp
+        from services.api.metrics import metrics_text
+
+        try:  # the DB writer's counts, and the runner's yt-dlp as the DB writer last heard it (prt_ytdlp_info)
+            reply = backend.request(bus.Ping(withMetrics=True), timeout=METRICS_PING_TIMEOUT_SECONDS)
+            ytdlp, families = reply.ytdlp, reply.metrics
         except ApiError:
-            ytdlp = None
-        body, content_type = metrics_text(backend.rows, ytdlp)
+            ytdlp, families = None, None
+        body, content_type = metrics_text(backend.rows, ytdlp, families)
         return app.response_class(body, mimetype=None, content_type=content_type)
 
     @app.get("/api/listDownloads", operation_id="listDownloads", tags=[downloads_tag],

@@ -1,11 +1,13 @@
-"""The /api/metrics text: counters and histograms of every process, plus queue gauges read from the database."""
+"""The /api/metrics text: the counts the DB writer keeps (common.metrics), the queue gauges read from the
+database, and the runner's yt-dlp. Imported by the endpoint when first asked: prometheus_client (~4 MiB with
+the http.server, ssl and email modules its package loads) is in the API's memory only once something scrapes."""
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
+
+from common import bus
 from common.statuses import DownloadKindEnum, DownloadStatusEnum
 
 
@@ -37,10 +39,32 @@ class YtdlpCollector:
         yield info
 
 
-def metrics_text(read, ytdlp=None) -> tuple[bytes, str]:
-    registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)
+class CountsCollector:
+    """The DB writer's counters and histograms (none while it does not answer)."""
+
+    def __init__(self, families: list[bus.MetricFamily]):
+        self.families = families
+
+    def collect(self):
+        for family in self.families:
+            if family.kind == "counter":
+                metric = CounterMetricFamily(family.name.removesuffix("_total"), family.documentation,
+                                             labels=family.labelNames)
+                for labels, value in family.samples:
+                    metric.add_metric(labels, value)
+            else:
+                cumulative, buckets = 0, []
+                for bound, count in zip([*map(float, family.buckets), float("inf")], family.bucketCounts):
+                    cumulative += count
+                    buckets.append((floatToGoString(bound), cumulative))
+                metric = HistogramMetricFamily(family.name, family.documentation, buckets=buckets,
+                                               sum_value=family.sum)
+            yield metric
+
+
+def metrics_text(read, ytdlp=None, families: list[bus.MetricFamily] | None = None) -> tuple[bytes, str]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CountsCollector(families or []))
     registry.register(QueueCollector(read))
     registry.register(YtdlpCollector(ytdlp))
     return generate_latest(registry), CONTENT_TYPE_LATEST

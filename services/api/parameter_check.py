@@ -6,7 +6,8 @@ checked by the yt-dlp version the download will run with. When the zygote does n
 restarting, or the API runs on another host than the runner), the request waits for it a few seconds (a
 zygote gets ready in ~1-2 s), then the API checks them itself with the same common.ytdlp.check_parameters,
 loading yt-dlp for good; from then on it does not wait while the runner is away. A request is never refused
-or let through because the runner was away. prt_parameter_checks_total{by} counts who answered.
+or let through because the runner was away. Each check is reported to the DB writer, which counts who answered
+(prt_parameter_checks_total{by}).
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 
-from prometheus_client import Counter
-
+from common import bus
 from common.config import Settings
 from common.ytdlp import MAX_CHECK_REQUEST_BYTES, PARAMETER_CHECK_SOCKET, ParameterError, check_parameters
 
@@ -25,12 +26,11 @@ log = logging.getLogger("api")
 ANSWER_TIMEOUT_SECONDS = 2.0
 PATIENCE_SECONDS = 5.0  # how long a request waits for a (re)starting zygote before the API loads yt-dlp
 RETRY_SECONDS = 0.1
-CHECKS = Counter("prt_parameter_checks_total", "yt-dlp parameter checks by who answered: the runner's yt-dlp, "
-                 "or the API itself while the runner did not answer", ["by"])
 
 
 class ParameterChecker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, push: Callable[[str, bus.Message], None]):
+        self.push = push  # Backend.push: the check is counted by the DB writer
         self.path = str(settings.RUNPATH / PARAMETER_CHECK_SOCKET)
         self.checking_here = False  # for one log line per change, not one per request
         self.ytdlp_loaded_here = False
@@ -53,7 +53,7 @@ class ParameterChecker:
         else:
             answer = {"unanswered": f"the parameters are longer than {MAX_CHECK_REQUEST_BYTES} bytes"}
         if "unanswered" not in answer:
-            CHECKS.labels(by="runner").inc()
+            self.push("dbwriter-events", bus.ParameterChecked(by="runner"))
             if self.checking_here:
                 self.checking_here = False
                 log.info("yt-dlp parameters are checked by the runner's yt-dlp again")
@@ -64,7 +64,7 @@ class ParameterChecker:
             self.checking_here = True
             log.warning("yt-dlp parameters are checked in the API process while the runner does not answer (%s); "
                         "yt-dlp is loaded here", answer["unanswered"])
-        CHECKS.labels(by="api").inc()
+        self.push("dbwriter-events", bus.ParameterChecked(by="api"))
         self.ytdlp_loaded_here = True
         return check_parameters(arguments)
 

@@ -106,7 +106,7 @@ def _children(batch: Batch, parent: Download) -> list[Download]:
 
 
 def _count_finished(row: Download, status: S) -> None:
-    metrics.DOWNLOADS_FINISHED.labels(status.value).inc()
+    metrics.DOWNLOADS_FINISHED.inc(status.value)
     if status == S.COMPLETED:
         if row.startedAt is not None and row.finishedAt is not None:
             metrics.DOWNLOAD_DURATION.observe((row.finishedAt - row.startedAt).total_seconds())

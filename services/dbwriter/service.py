@@ -158,9 +158,11 @@ class DBWriter:
             if isinstance(event, bus.ProgressUpdate):
                 progress[event.uuid] = event
             elif isinstance(event, bus.YtdlpExited):
-                metrics.YTDLP_EXIT_CODES.labels(str(event.returnCode)).inc()
+                metrics.YTDLP_EXIT_CODES.inc(str(event.returnCode))
             elif isinstance(event, bus.S3UploadAttempted):
-                metrics.S3_UPLOADS.labels(event.result).inc()
+                metrics.S3_UPLOADS.inc(event.result)
+            elif isinstance(event, bus.ParameterChecked):
+                metrics.PARAMETER_CHECKS.inc(event.by)
             elif isinstance(event, bus.ServiceHeartbeat):
                 self.seen[event.service] = time.time()
                 if event.ytdlp is not None:
@@ -177,7 +179,8 @@ class DBWriter:
         problem = self.check_database_file()
         return request.reply(ok=problem is None, error=problem, errorCode="serviceUnavailable" if problem else None,
                              seen={service: time.time() - at for service, at in self.seen.items()},
-                             ytdlp=self.ytdlp)
+                             ytdlp=self.ytdlp,
+                             metrics=metrics.snapshot() if request.envelope.body.withMetrics else None)
 
     def commit(self, requests: list[Request], progress: dict[str, bus.ProgressUpdate]) -> list[tuple[bytes, bus.Reply]]:
         """Applies a batch in one transaction; commands whose caller gave up are left out (and the batch

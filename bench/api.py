@@ -154,7 +154,7 @@ def initiate_throughput(quick: bool) -> Table:
         f"initiateDownload: requests/s from 16 concurrent clients (wrk -t2 -c16 -d{duration}s, POST JSON)",
         ["videoURL", "Requests/s", "Requests", "p50 latency", "p99 latency", "Non-2xx", "Socket errors",
          "Rows created", "CPU: API", "CPU: dbwriter", "CPU: machine"],
-        ["MAXCONCURRENTDOWNLOADS=1 in both rows; API defaults (APIWORKERS="
+        ["MAXCONCURRENTDOWNLOADS=1 in every row; API defaults (APIWORKERS="
          f"{setting_fields()['APIWORKERS'][0]} gevent worker(s)).",
          "'404 URL': a loopback URL that 404s at once, so queued downloads fail fast one after the other "
          "(each in a yt-dlp process forked from the runner's zygote) while wrk runs.",

@@ -224,6 +224,33 @@ def process_name(pid: int) -> str:
         return ""
 
 
+def socket_inodes_of(pid: int) -> set[str]:
+    """The inodes of the sockets a process has open (from its /proc/PID/fd links)."""
+    inodes = set()
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(link)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def loaded_by_services(module: str, folder: Path) -> bool:
+    """Whether `module` is in sys.modules of a fresh interpreter that imported the runner, the scheduler (with
+    its publisher) and the DB writer and built the API's app, with settings under folder."""
+    program = ("import sys, services.runner.service, services.scheduler.service, services.dbwriter.service; "
+               "from common.config import load_settings; from services.api.app import create_app; "
+               f"create_app(load_settings()); print({module!r} in sys.modules)")
+    env = {**os.environ, "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(folder / "db.sqlite"),
+           "PRT_VIDEODOWNLOADER_RUNPATH": str(folder / "run"), "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(folder)}
+    result = subprocess.run([str(PYTHON), "-c", program], capture_output=True, text=True, timeout=120, env=env,
+                            cwd=APP_DIR)
+    assert result.returncode == 0 and result.stdout.strip() in ("True", "False"), (result.stdout, result.stderr)
+    return result.stdout.strip() == "True"
+
+
 def cmdline(pid: int) -> bytes:
     """A process's command line as /proc has it (NUL-separated), empty when it is gone."""
     try:

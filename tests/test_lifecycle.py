@@ -1,19 +1,15 @@
 """Cancel, delete, retry, retention, health and metrics against the real stack."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import uuid as uuidlib
-from pathlib import Path
 
 import boto3
 import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from tests.stack import Stack, free_port, metric, wait_for, ytdlp_processes
+from tests.stack import Stack, free_port, loaded_by_services, metric, wait_for, ytdlp_processes
 
 
 def post(stack: Stack, operation: str, uuid: str) -> requests.Response:
@@ -159,11 +155,4 @@ def test_metrics_move_as_downloads_finish(stack, media):
 def test_no_service_loads_prometheus_client_to_count(tmp_path):
     """Only the DB writer counts, in plain Python (common.metrics); the API loads prometheus_client when
     /api/metrics is first asked for (~4 MiB less in each, issue 20)."""
-    program = ("import sys, services.runner.service, services.scheduler.service, services.dbwriter.service; "
-               "from common.config import load_settings; from services.api.app import create_app; "
-               "create_app(load_settings()); print('prometheus_client' in sys.modules)")
-    env = {**os.environ, "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(tmp_path / "db.sqlite"),
-           "PRT_VIDEODOWNLOADER_RUNPATH": str(tmp_path / "run"), "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, env=env,
-                            cwd=Path(__file__).resolve().parents[1])
-    assert result.returncode == 0 and result.stdout.strip() == "False", (result.stdout, result.stderr)
+    assert not loaded_by_services("prometheus_client", tmp_path)

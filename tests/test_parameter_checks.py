@@ -4,18 +4,16 @@ neither the checks nor the downloads; and the spares rest when no download comes
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from common.ytdlp import MAX_CHECK_REQUEST_BYTES, PARAMETER_CHECK_SOCKET
 from services.runner.parameter_checks import MAX_CLIENTS
-from tests.stack import ZYGOTE_PROCESS_NAME, Stack, metric, process_table, wait_for, ytdlp_processes
+from tests.stack import (ZYGOTE_PROCESS_NAME, Stack, loaded_by_services, metric, process_table,
+                         socket_inodes_of, wait_for, ytdlp_processes)
 
 FORBIDDEN = "--exec 'touch /tmp/owned'"
 ALLOWED = "-f best --referer https://example.org/"
@@ -32,18 +30,6 @@ def ask(path: Path, request: bytes) -> dict:
         connection.settimeout(10)
         connection.send(request)
         return json.loads(connection.recv(65536))
-
-
-def socket_inodes_of(pid: int) -> set[str]:
-    found = set()
-    for link in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(link)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.add(target[len("socket:["):-1])
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +56,9 @@ def test_the_runners_ytdlp_answers_and_the_api_never_loads_it(checked_stack):
     assert stat.S_IMODE((stack.run / PARAMETER_CHECK_SOCKET).stat().st_mode) == 0o600
 
 
-def test_the_api_builds_its_app_without_importing_ytdlp(tmp_path):
-    program = ("import sys; from common.config import load_settings; from services.api.app import create_app; "
-               "create_app(load_settings()); print('yt_dlp' in sys.modules)")
-    env = {**os.environ, "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(tmp_path / "db.sqlite"),
-           "PRT_VIDEODOWNLOADER_RUNPATH": str(tmp_path / "run"), "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, env=env,
-                            cwd=Path(__file__).resolve().parents[1])
-    assert result.returncode == 0 and result.stdout.strip() == "False", (result.stdout, result.stderr)
+def test_no_service_imports_ytdlp(tmp_path):
+    """The API asks the zygote; the runner only starts it (issue 20)."""
+    assert not loaded_by_services("yt_dlp", tmp_path)
 
 
 def test_hostile_clients_of_the_check_socket_stop_neither_checks_nor_downloads(checked_stack, media):

@@ -2,11 +2,11 @@
 starts with yt-dlp's lazily built state ready, issue 20): it must leave nothing behind but caches."""
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
-from tests.stack import ZYGOTE_PROCESS_NAME, Stack, process_table, wait_for, ytdlp_processes
+from tests.stack import (ZYGOTE_PROCESS_NAME, Stack, process_table, socket_inodes_of, wait_for,
+                         ytdlp_processes)
 
 
 def listening_tcp_inodes() -> set[str]:
@@ -17,18 +17,6 @@ def listening_tcp_inodes() -> set[str]:
             if fields[3] == "0A":  # LISTEN
                 found.add(fields[9])
     return found
-
-
-def socket_inodes_of(pid: int) -> set[str]:
-    inodes = set()
-    for link in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(link)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
-    return inodes
 
 
 def test_the_warm_up_job_leaves_only_caches(media):

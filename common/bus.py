@@ -443,7 +443,7 @@ class Pusher:
 
 class Heartbeat:
     """Sends ServiceHeartbeat to the DB writer at most once per interval; call beat() from a main loop that
-    never blocks, or keep_beating_while() from a thread of its own when the work can take long."""
+    never blocks (the publisher's, from the scheduler's loop while its threads live: Publisher.beat)."""
 
     def __init__(self, settings: Settings, service: str, interval: float = 1.0):
         self.pusher = Pusher(settings, "dbwriter-events")
@@ -458,12 +458,6 @@ class Heartbeat:
             self.pusher.send(self.message)
             self.next_at = now + self.interval
         return self.next_at - now
-
-    def keep_beating_while(self, worker: threading.Thread, *others: threading.Thread) -> None:
-        """Beats as long as the worker threads all live: a long piece of work (an upload) does not silence
-        the service, and a worker that died does."""
-        while worker.is_alive() and all(other.is_alive() for other in others):
-            worker.join(self.beat())
 
 
 def subscriber(settings: Settings) -> zmq.Socket:

@@ -110,14 +110,11 @@ def _run_a_warm_up_job() -> None:
     saved = os.dup(1), os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
     rename, yt_dlp.setproctitle = getattr(yt_dlp, "setproctitle", None), lambda title: None
-    code = None
     try:
         os.dup2(null, 1)
         os.dup2(null, 2)
         code = run_ytdlp(build_command_line("00000000-0000-4000-8000-000000000000", url, [], folder,
-                                            folder / ".partial"))
-    except Exception:
-        pass
+                                            folder / ".partial"))  # reports an exception as code 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

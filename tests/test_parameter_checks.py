@@ -118,11 +118,14 @@ def test_while_the_runner_is_away_the_api_checks_parameters_itself(checked_stack
 
 
 def test_spares_rest_when_no_download_comes_and_are_back_with_the_next(media):
-    with Stack(PRT_VIDEODOWNLOADER_WARMIDLESECONDS="2") as stack:
+    rested = "no download for 3 s: the spare yt-dlp processes"
+    with Stack(PRT_VIDEODOWNLOADER_WARMIDLESECONDS="3") as stack:
         runner = stack.pid("runner")
-        wait_for(lambda: not ytdlp_processes(runner=runner), timeout=30, message="the spare to be stopped")
-        assert "no download for 2 s: the spare yt-dlp processes (1) are stopped until the next download" in stack.logs()
+        wait_for(lambda: stack.logs().count(rested) == 1 and not ytdlp_processes(runner=runner), timeout=30,
+                 message="the spares to rest")
         uuid = stack.start_download(f"{media.url}/clip.mp4?after-rest")
         assert stack.wait_until_final(uuid)["downloadStatus"] == "COMPLETED"
         wait_for(lambda: ytdlp_processes(runner=runner), timeout=30, message="a spare after the download")
-        wait_for(lambda: not ytdlp_processes(runner=runner), timeout=30, message="the spare to rest again")
+        wait_for(lambda: stack.logs().count(rested) == 2 and not ytdlp_processes(runner=runner), timeout=30,
+                 message="the spare to rest again")
+        assert f"{rested} (1) are stopped until the next download" in stack.logs()

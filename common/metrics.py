@@ -22,6 +22,8 @@ class Counter:
         FAMILIES.append(self)
 
     def inc(self, *label_values: str, amount: float = 1.0) -> None:
+        if len(label_values) != len(self.label_names):  # as prometheus_client's labels() refuses them
+            raise ValueError(f"{self.name} takes the labels {self.label_names}, not {label_values}")
         self.values[label_values] = self.values.get(label_values, 0.0) + amount
 
     def family(self) -> MetricFamily:

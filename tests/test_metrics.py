@@ -51,3 +51,15 @@ def test_a_labelled_counter_counts_and_renders_like_prometheus_clients(ours):
     library.labels("2").inc(2.5)
     expected = [line for line in generate_latest(library_registry).decode().splitlines() if "_created" not in line]
     assert sorted(rendered(CountsCollector([counter.family()]))) == sorted(expected)
+
+
+def test_a_counter_refuses_the_wrong_number_of_labels_as_prometheus_client_does(ours):
+    counter = metrics.Counter("prt_test_labels_total", "a test counter", ("code",))
+    ours.append(counter)
+    library = LibraryCounter("prt_test_labels_total", "a test counter", ["code"], registry=CollectorRegistry())
+    for labels in ((), ("0", "extra")):
+        with pytest.raises(ValueError):
+            library.labels(*labels)
+        with pytest.raises(ValueError):
+            counter.inc(*labels)
+    assert counter.values == {}

@@ -39,7 +39,7 @@ class Dispatched:
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, publisher: Publisher | None = None):
+    def __init__(self, settings: Settings, publisher: Publisher):
         self.settings = settings
         self.publisher = publisher  # its threads share this process; this loop sends its heartbeat
         self.inbox = bus.bind(settings, "scheduler", zmq.PULL)
@@ -57,8 +57,7 @@ class Scheduler:
         next_scan = 0.0
         while True:
             dirty = False
-            wait = min(next_scan - time.monotonic(), self.alive.beat(),
-                       self.publisher.beat() if self.publisher else RESCAN_SECONDS)
+            wait = min(next_scan - time.monotonic(), self.alive.beat(), self.publisher.beat())
             if self.inbox.poll(max(0.0, wait) * 1000):
                 for message in bus.drain(self.inbox):
                     dirty |= self.handle(message)

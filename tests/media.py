@@ -21,7 +21,8 @@ REQUIRED_COOKIE = "prt_session=s3cr3t-cookie-value-4242"  # what /members/<file>
 
 def generate_media(folder: Path) -> Path:
     """clip.mp4 (small), long.mp4 (about 1.5 MB, for throttled downloads), longer.mp4 (about 3 MB, 10 s when
-    throttled: the chaos run), HLS streams (plain and AES-128), a DASH stream, and non-media."""
+    throttled: the chaos run), large.mp4 (about 8 MB, read at full speed), HLS streams (plain and AES-128), a
+    DASH stream, and non-media."""
     folder.mkdir(parents=True, exist_ok=True)
     source = ["-f", "lavfi", "-i", "testsrc=duration={d}:size=320x240:rate=25",
               "-f", "lavfi", "-i", "sine=frequency=440:duration={d}"]
@@ -38,6 +39,8 @@ def generate_media(folder: Path) -> Path:
                         "-x264-params", "nal-hrd=cbr"]
     encode("long.mp4", 10, constant_bitrate)
     encode("longer.mp4", 20, constant_bitrate)
+    encode("large.mp4", 4, ["-b:v", "16M", "-minrate", "16M", "-maxrate", "16M", "-bufsize", "8M",
+                            "-x264-params", "nal-hrd=cbr"])
     hls = folder / "hls"
     hls.mkdir(exist_ok=True)
     hls_arguments = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "clip.mp4"), "-c:v", "libx264",

@@ -2,10 +2,16 @@
 starts with yt-dlp's lazily built state ready, issue 20): it must leave nothing behind but caches."""
 from __future__ import annotations
 
+import filecmp
+import json
+import os
+import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.stack import (ZYGOTE_PROCESS_NAME, Stack, process_table, socket_inodes_of, wait_for,
+from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line, job_line
+from services.runner.warm_ytdlp import LARGEST_READ
+from tests.stack import (APP_DIR, PYTHON, ZYGOTE_PROCESS_NAME, Stack, process_table, socket_inodes_of, wait_for,
                          ytdlp_processes)
 
 
@@ -36,3 +42,42 @@ def test_the_warm_up_job_leaves_only_caches(media):
         uuid = stack.start_download(f"{media.url}/clip.mp4?after-warm-up")
         item = stack.wait_until_final(uuid)
         assert item["downloadStatus"] == "COMPLETED" and item["fileName"] == f"{uuid}.mp4", item
+
+
+def test_a_fast_download_reads_at_most_a_mebibyte_at_a_time(media, media_folder, tmp_path):
+    """yt-dlp grows its reads with the rate, up to 4 MiB; the warm process stops them at LARGEST_READ (faster
+    and smaller on a fast link, issue 20). Seen from outside: progress in steps that grow up to that size and
+    no further, and the same file."""
+    data = tmp_path / "data"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(tmp_path / "db.sqlite"),
+           "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(data), "PRT_VIDEODOWNLOADER_RUNPATH": str(tmp_path / "run"),
+           "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": "169.254.0.0/16,fe80::/10"}
+    uuid, url = "6f1c1b7e-3b1a-4c55-9d1e-4f0e8c2a7b10", f"{media.url}/large.mp4"
+    arguments = build_command_line(uuid, url, [], data, data / ".partial")
+    process = subprocess.Popen([str(PYTHON), "-m", "services.runner.warm_ytdlp"], cwd=APP_DIR, env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(job_line(arguments, uuid, url, data, data / ".partial"))
+        process.stdin.flush()
+        downloaded, path, probe = [], None, None
+        for line in process.stdout:
+            if line.startswith(PROGRESS_MARKER):
+                downloaded.append(json.loads(line[len(PROGRESS_MARKER):])["downloaded_bytes"])
+            elif line.startswith(FILE_MARKER):
+                path = json.loads(line[len(FILE_MARKER):])
+            elif line.startswith(DONE_MARKER):
+                assert line.split()[1] == "0", process.stderr.read()
+                process.stdin.write(f"{path}\n")
+                process.stdin.close()
+            elif line.startswith(PROBE_MARKER):
+                probe = json.loads(line[len(PROBE_MARKER):])
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        process.wait()
+    steps = [after - before for before, after in zip(downloaded, downloaded[1:])]
+    assert max(steps) == LARGEST_READ, steps
+    assert steps[:3] == [2048, 4096, 8192], "below the limit the reads grow as yt-dlp's own"
+    assert probe == {"problem": None, "durationSeconds": probe["durationSeconds"]} and probe["durationSeconds"] > 3
+    assert filecmp.cmp(path, media_folder / "large.mp4", shallow=False)

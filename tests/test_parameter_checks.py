@@ -4,13 +4,17 @@ neither the checks nor the downloads; and the spares rest when no download comes
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 from common.ytdlp import MAX_CHECK_REQUEST_BYTES, PARAMETER_CHECK_SOCKET
+from services.api.parameter_check import ANSWER_TIMEOUT_SECONDS
 from services.runner.parameter_checks import MAX_CLIENTS
 from tests.stack import (ZYGOTE_PROCESS_NAME, Stack, loaded_by_services, metric, process_table,
                          socket_inodes_of, wait_for, ytdlp_processes)
@@ -108,13 +112,38 @@ def test_while_the_runner_is_away_the_api_checks_parameters_itself(checked_stack
         assert stack.logs().count(FALLBACK_LINE) == 1
     finally:
         assert stack.ctl("start", "runner").returncode == 0
-
-    def answered_by_runner() -> bool:
-        before = checks(stack, "runner")
-        assert stack.initiate("http://127.0.0.1:9/v.mp4", FORBIDDEN).status_code == 418
-        return checks(stack, "runner") == before + 1
-    wait_for(answered_by_runner, timeout=60, message="the restarted runner's yt-dlp to answer again")
+    wait_for(lambda: answered_by_runner(stack), timeout=60, message="the restarted runner's yt-dlp to answer again")
     assert "api: INFO yt-dlp parameters are checked by the runner's yt-dlp again" in stack.logs()
+
+
+def test_a_frozen_zygote_does_not_make_every_request_wait(checked_stack):
+    """A stopped (SIGSTOP) zygote still accepts connections, so only the answer's timeout tells. Once the API has
+    yt-dlp loaded (the test above), it waits for the runner at most QUICK_ANSWER_SECONDS, then checks alone for
+    SILENT_RUNNER_SECONDS; without that each request waited ANSWER_TIMEOUT_SECONDS."""
+    stack = checked_stack
+    runner = stack.pid("runner")
+    wait_for(lambda: answered_by_runner(stack), timeout=60, message="the runner's yt-dlp to answer")
+    zygote = next(pid for pid, (parent, name, _) in process_table().items()
+                  if name == ZYGOTE_PROCESS_NAME and parent == runner)
+    by_api, rows = checks(stack, "api"), stack.row_count()
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answers = [stack.initiate("http://127.0.0.1:9/v.mp4", FORBIDDEN) for _ in range(3)]
+        taken = time.monotonic() - started
+    finally:
+        os.kill(zygote, signal.SIGCONT)
+    assert [(a.status_code, a.json()["errorCode"]) for a in answers] == [(418, "forbiddenYtdlpParameter")] * 3
+    assert stack.row_count() == rows
+    assert taken < ANSWER_TIMEOUT_SECONDS, f"three checks took {taken:.1f} s with the zygote frozen"
+    assert checks(stack, "api") == by_api + 3
+    wait_for(lambda: answered_by_runner(stack), timeout=60, message="the thawed zygote to answer again")
+
+
+def answered_by_runner(stack: Stack) -> bool:
+    before = checks(stack, "runner")
+    assert stack.initiate("http://127.0.0.1:9/v.mp4", FORBIDDEN).status_code == 418
+    return checks(stack, "runner") == before + 1
 
 
 def test_spares_rest_when_no_download_comes_and_are_back_with_the_next(media):

@@ -5,9 +5,10 @@ The runner's zygote has yt-dlp loaded and answers on RUNPATH/PARAMETER_CHECK_SOC
 checked by the yt-dlp version the download will run with. When the zygote does not answer (the runner is
 restarting, or the API runs on another host than the runner), the request waits for it a few seconds (a
 zygote gets ready in ~1-2 s), then the API checks them itself with the same common.ytdlp.check_parameters,
-loading yt-dlp for good; from then on it does not wait while the runner is away. A request is never refused
-or let through because the runner was away. Each check is reported to the DB writer, which counts who answered
-(prt_parameter_checks_total{by}).
+loading yt-dlp for good. From then on a request waits at most QUICK_ANSWER_SECONDS for the runner (a frozen
+zygote still accepts connections), and once the runner has not answered the API checks alone for
+SILENT_RUNNER_SECONDS before it asks again. A request is never refused or let through because the runner was
+away. Each check is reported to the DB writer, which counts who answered (prt_parameter_checks_total{by}).
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from common.ytdlp import MAX_CHECK_REQUEST_BYTES, PARAMETER_CHECK_SOCKET, Parame
 log = logging.getLogger("api")
 
 ANSWER_TIMEOUT_SECONDS = 2.0
+QUICK_ANSWER_SECONDS = 0.25  # the answer timeout once yt-dlp is loaded here (the zygote answers in < 1 ms)
+SILENT_RUNNER_SECONDS = 5.0  # once loaded here: after an unanswered request, how long the API does not ask
 PATIENCE_SECONDS = 5.0  # how long a request waits for a (re)starting zygote before the API loads yt-dlp
 RETRY_SECONDS = 0.1
 
@@ -34,24 +37,13 @@ class ParameterChecker:
         self.path = str(settings.RUNPATH / PARAMETER_CHECK_SOCKET)
         self.checking_here = False  # for one log line per change, not one per request
         self.ytdlp_loaded_here = False
+        self.ask_runner_after = 0.0  # monotonic time; only used once yt-dlp is loaded here
 
     def check(self, arguments: list[str]) -> list[str]:
         """The arguments unchanged, or ParameterError (common.ytdlp.check_parameters)."""
         if not arguments:
             return []
-        request = json.dumps(arguments).encode()  # ASCII: any string, even a lone surrogate, is sent as it is
-        deadline = time.monotonic() + (0 if self.ytdlp_loaded_here else PATIENCE_SECONDS)
-        while len(request) <= MAX_CHECK_REQUEST_BYTES:
-            try:
-                answer = self._ask_runner(request)
-                break
-            except (OSError, ValueError) as error:  # no zygote (yet), or it did not answer in time
-                answer = {"unanswered": f"{type(error).__name__}: {error}"}
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(RETRY_SECONDS)
-        else:
-            answer = {"unanswered": f"the parameters are longer than {MAX_CHECK_REQUEST_BYTES} bytes"}
+        answer = self._runners_answer(json.dumps(arguments).encode())  # ASCII: even a lone surrogate is sent as is
         if "unanswered" not in answer:
             self.push("dbwriter-events", bus.ParameterChecked(by="runner"))
             if self.checking_here:
@@ -68,9 +60,29 @@ class ParameterChecker:
         self.ytdlp_loaded_here = True
         return check_parameters(arguments)
 
-    def _ask_runner(self, request: bytes) -> dict:
+    def _runners_answer(self, request: bytes) -> dict:
+        if len(request) > MAX_CHECK_REQUEST_BYTES:
+            return {"unanswered": f"the parameters are longer than {MAX_CHECK_REQUEST_BYTES} bytes"}
+        if self.ytdlp_loaded_here:
+            if time.monotonic() < self.ask_runner_after:
+                return {"unanswered": f"the runner did not answer within the last {SILENT_RUNNER_SECONDS:g} s"}
+            try:
+                return self._ask_runner(request, QUICK_ANSWER_SECONDS)
+            except (OSError, ValueError) as error:
+                self.ask_runner_after = time.monotonic() + SILENT_RUNNER_SECONDS
+                return {"unanswered": f"{type(error).__name__}: {error}"}
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while True:
+            try:
+                return self._ask_runner(request, ANSWER_TIMEOUT_SECONDS)
+            except (OSError, ValueError) as error:  # no zygote (yet), or it did not answer in time
+                if time.monotonic() >= deadline:
+                    return {"unanswered": f"{type(error).__name__}: {error}"}
+            time.sleep(RETRY_SECONDS)
+
+    def _ask_runner(self, request: bytes, timeout: float) -> dict:
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
-            connection.settimeout(ANSWER_TIMEOUT_SECONDS)
+            connection.settimeout(timeout)
             connection.connect(self.path)
             connection.send(request)
             answer = json.loads(connection.recv(64 * 1024))

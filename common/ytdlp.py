@@ -11,6 +11,7 @@ import json
 import optparse
 import shlex
 from pathlib import Path
+from typing import Any
 
 # Reviewed: none of these runs a command, reads or writes a path of the user's choosing, loads config,
 # plugins, cookies or credentials, reaches a host other than the video's, or names files from metadata.
@@ -333,11 +334,12 @@ ABSENT_OPTIONS = {
 
 
 def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_path: Path, partial_path: Path,
-                        playlist: bool = False, cookies_file: Path | None = None) -> None:
+                        playlist: bool = False, cookies_file: Path | None = None):
     """Parses the complete command line with yt-dlp's own parser, as the yt-dlp process would, and raises
     CommandLineViolation unless it downloads exactly video_url, into the service's own paths and names, with
     no command, config, batch file, plugins, update, (unless asked) playlist, and no cookies but exactly
-    cookies_file when one is given (the download's own copy of its cookie profile).
+    cookies_file when one is given (the download's own copy of its cookie profile). Returns what it checked:
+    yt_dlp.parse_options's result, only read here (the yt-dlp process runs yt-dlp's main with it).
 
     The defence behind check_parameters: a hole in that check, or a row stored before it existed, still
     cannot change what yt-dlp does with the service's options."""
@@ -385,6 +387,7 @@ def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_pa
         raise CommandLineViolation("it would update yt-dlp")
     if not ydl.get("writethumbnail") or options.convertthumbnails != THUMBNAIL_EXTENSION:
         raise CommandLineViolation(f"its thumbnail is not written as <uuid>.{THUMBNAIL_EXTENSION}")
+    return parsed
 
 
 def _check_urls(urls: list[str], video_url: str) -> None:
@@ -411,9 +414,9 @@ def job_line(arguments: list[str], uuid: str, video_url: str, data_path: Path, p
         "playlist": playlist, "cookies_file": str(cookies_file) if cookies_file is not None else None}}) + "\n"
 
 
-def verify_job(line: str) -> list[str]:
-    """The arguments of a job_line once verify_command_line accepts them; CommandLineViolation otherwise
-    (also for a line that is not a complete job: nothing runs unchecked)."""
+def verify_job(line: str) -> tuple[list[str], Any]:
+    """The arguments of a job_line and yt-dlp's parse of them once verify_command_line accepts them;
+    CommandLineViolation otherwise (also for a line that is not a complete job: nothing runs unchecked)."""
     try:
         job = json.loads(line)
         arguments, expected = job["arguments"], job["expected"]
@@ -426,5 +429,4 @@ def verify_job(line: str) -> list[str]:
         cookies = Path(cookies_file) if cookies_file is not None else None
     except (ValueError, KeyError, TypeError) as error:
         raise CommandLineViolation(f"the job is not a complete job line ({type(error).__name__})") from None
-    verify_command_line(arguments, *checks, playlist=playlist, cookies_file=cookies)
-    return arguments
+    return arguments, verify_command_line(arguments, *checks, playlist=playlist, cookies_file=cookies)

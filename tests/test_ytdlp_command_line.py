@@ -2,7 +2,9 @@
 with yt-dlp's own parser (no stack needed: these are the functions the API and the runner call)."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import threading
 
 import pytest
@@ -11,6 +13,8 @@ from yt_dlp.options import create_parser
 from common.ytdlp import (ALLOWED_OPTIONS, CommandLineViolation, ParameterError, build_command_line,
                           build_expand_command_line,
                           check_parameters, job_line, verify_command_line, verify_job)
+
+from tests.stack import APP_DIR, PYTHON
 
 UUID = "2b1f6f0e-7f6c-4f47-9d0e-3f4b1c1d2e3f"
 URL = "http://127.0.0.1:9/video.mp4"
@@ -210,7 +214,8 @@ def test_the_playlist_listing_keeps_every_other_invariant_and_lists_only(paths):
 def test_the_yt_dlp_process_runs_a_job_line_only_once_its_command_line_passes(paths):
     """The runner hands each yt-dlp process a job line; that process verifies it with its own yt-dlp."""
     arguments = build_command_line(UUID, URL, [], *paths)
-    assert verify_job(job_line(arguments, UUID, URL, *paths)) == arguments
+    verified, parsed = verify_job(job_line(arguments, UUID, URL, *paths))
+    assert verified == arguments and parsed.urls == [URL] and parsed.ydl_opts["noplaylist"]
     with pytest.raises(CommandLineViolation):  # the job says "no playlist", the command line asks for one
         verify_job(job_line(with_runner_bug(["--yes-playlist"], paths), UUID, URL, *paths))
     with pytest.raises(CommandLineViolation):  # expected another download's URL
@@ -233,3 +238,30 @@ def test_every_preset_passes_the_allowlist_users_options_pass():
 
     for preset in PRESETS:
         assert check_parameters(list(preset.ytdlpCLIParameters)) == list(preset.ytdlpCLIParameters), preset.id
+
+
+def test_yt_dlps_main_runs_the_very_options_that_were_checked(media, tmp_path):
+    """The yt-dlp process hands yt-dlp's main the parse verify_job checked (services.runner.warm_ytdlp, issue 20:
+    one parse instead of two): a change made to that parse object shows in what main does, and main parses
+    again for any other arguments. Run in a child process: yt-dlp's main renames the process it runs in."""
+    script = """
+import json, sys
+from pathlib import Path
+from common.ytdlp import build_command_line, job_line, verify_job
+from services.runner.warm_ytdlp import run_ytdlp
+data = Path(sys.argv[1]); uuid = "2b1f6f0e-7f6c-4f47-9d0e-3f4b1c1d2e3f"
+arguments = build_command_line(uuid, sys.argv[2], [], data, data / ".partial")
+verified, parsed = verify_job(job_line(arguments, uuid, sys.argv[2], data, data / ".partial"))
+parsed.ydl_opts["simulate"] = True  # marks this parse: main must not download with it
+print(json.dumps({"marked": run_ytdlp(arguments, parsed=parsed), "files": sorted(p.name for p in data.glob("*.mp4")),
+                  "other": run_ytdlp(arguments, parsed=None),
+                  "after": sorted(p.name for p in data.glob("*.mp4"))}), file=sys.stderr)
+"""
+    data = tmp_path / "data"
+    (data / ".partial").mkdir(parents=True)
+    result = subprocess.run([str(PYTHON), "-c", script, str(data), f"{media.url}/clip.mp4"], cwd=APP_DIR,
+                            capture_output=True, text=True, timeout=120)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report["marked"] == 0 and report["files"] == [], "main ran with the parse it was handed"
+    assert report["other"] == 0 and report["after"] == ["2b1f6f0e-7f6c-4f47-9d0e-3f4b1c1d2e3f.mp4"], \
+        "without a handed parse, main parses its arguments itself"

@@ -87,7 +87,7 @@ def _run_a_warm_up_job() -> None:
 
     import yt_dlp
 
-    from common.ytdlp import build_command_line
+    from common.ytdlp import build_command_line, verify_command_line
 
     body = b"\0" * 4096
 
@@ -115,8 +115,10 @@ def _run_a_warm_up_job() -> None:
     try:
         os.dup2(null, 1)
         os.dup2(null, 2)
-        code = run_ytdlp(build_command_line("00000000-0000-4000-8000-000000000000", url, [], folder,
-                                            folder / ".partial"))  # reports an exception as code 1
+        uuid = "00000000-0000-4000-8000-000000000000"
+        arguments = build_command_line(uuid, url, [], folder, folder / ".partial")
+        parsed = verify_command_line(arguments, uuid, url, folder, folder / ".partial")  # as serve_one_job does
+        code = run_ytdlp(arguments, parsed=parsed)  # reports an exception as code 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -207,11 +209,14 @@ def _limit_read_sizes() -> None:
     FileDownloader.best_block_size = staticmethod(best_block_size)
 
 
-def run_ytdlp(arguments: list[str], recorder=None) -> int:
+def run_ytdlp(arguments: list[str], recorder=None, parsed=None) -> int:
     """yt-dlp's main, returning its exit code the way the interpreter would report it; an exception that
-    escapes it is reported (and recorded) as an error instead of ending the process without DONE."""
+    escapes it is reported (and recorded) as an error instead of ending the process without DONE.
+    parsed: yt_dlp.parse_options(arguments) as verify_job checked it, which main then runs with."""
     import yt_dlp
 
+    if parsed is not None:
+        _hand_over(parsed, arguments)
     try:
         yt_dlp.main(arguments)
     except SystemExit as exit_:
@@ -227,6 +232,24 @@ def run_ytdlp(arguments: list[str], recorder=None) -> int:
     return 0
 
 
+def _hand_over(parsed, arguments: list[str]) -> None:
+    """yt-dlp's main starts by parsing its command line (~3-4 ms: its option parser is built anew and run
+    several times). The job's was just parsed by the same yt_dlp.parse_options in verify_job and only read
+    there, so main's call for exactly these arguments gets that result, once: it runs the options that were
+    checked, and the process parses them once."""
+    import yt_dlp
+
+    original = yt_dlp.parse_options
+
+    def parse_options(argv=None):
+        yt_dlp.parse_options = original
+        if argv is not None and list(argv) == arguments:
+            return parsed
+        return original(argv)
+
+    yt_dlp.parse_options = parse_options
+
+
 def serve_one_job(blocked) -> None:
     """Prepares a job (PreparedJob) while it waits, reads one job line from stdin, verifies and runs it, and
     exits with yt-dlp's code. Called in a warm process (or a fork of one)."""
@@ -237,11 +260,11 @@ def serve_one_job(blocked) -> None:
     if not line.strip():
         os._exit(0)
     try:
-        arguments = verify_job(line)
+        arguments, parsed = verify_job(line)
     except CommandLineViolation as violation:
         print(REFUSED_MARKER + str(violation), flush=True)
         os._exit(REFUSED_EXIT_CODE)
-    os._exit(job.run(arguments))  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
+    os._exit(job.run(arguments, parsed))  # skips tearing down thousands of yt-dlp modules: ~0.1 s per download
 
 
 class PreparedJob:
@@ -263,13 +286,14 @@ class PreparedJob:
         self.recorder = FailureRecorder()
         self.recorder.install()
 
-    def run(self, arguments: list[str]) -> int:
-        """Runs yt-dlp, reports DONE, checks the file the runner names on stdin; returns yt-dlp's code."""
+    def run(self, arguments: list[str], parsed=None) -> int:
+        """Runs yt-dlp (with `parsed`, yt-dlp's parse of the arguments verify_job checked), reports DONE, checks
+        the file the runner names on stdin; returns yt-dlp's code."""
         from common.ytdlp import DONE_MARKER, FAILURE_MARKER, PROBE_MARKER
         from services.runner.media import probe_media
 
         guard, recorder = self.guard, self.recorder
-        code = run_ytdlp(arguments, recorder)
+        code = run_ytdlp(arguments, recorder, parsed)
         if guard.refusals:  # also when yt-dlp skipped the refused fragment and went on: the download FAILS
             print(f"ERROR: {guard.refusals[0]}", file=sys.stderr)
             code = code or 1

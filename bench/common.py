@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from tests.media import MediaServer, generate_media
-from tests.stack import APP_DIR, PYTHON, Stack, descendants, parent_pid, wait_for, ytdlp_processes
+from tests.stack import (APP_DIR, PYTHON, Stack, descendants, parent_pid, service_env, wait_for,
+                         ytdlp_processes)
 
 YTDLP = APP_DIR / ".venv" / "bin" / "yt-dlp"
 MEDIA_DIR = Path(os.environ.get("PRT_BENCH_MEDIA", "/tmp/prt-bench-media"))
@@ -26,7 +27,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 __all__ = ["APP_DIR", "PYTHON", "Stack", "MediaServer", "wait_for", "ytdlp_processes", "parent_pid", "YTDLP",
            "MEDIA_DIR", "ensure_media", "Table", "median", "percentile", "rss_kb", "cpu_seconds",
            "descendants", "is_waiting_on_stdin", "wait_warm_spares", "poll_until", "fmt_ms",
-           "fmt_s", "machine_description", "run_direct_ytdlp", "media_env"]
+           "fmt_s", "machine_description", "run_direct_ytdlp", "service_env"]
 
 
 # --- media ------------------------------------------------------------------------------------------------
@@ -197,15 +198,6 @@ def run_direct_ytdlp(url: str, folder: Path, *extra: str) -> float:
                     str(folder / "%(id)s-%(epoch)s.%(ext)s"), url],
                    check=True, stdout=subprocess.DEVNULL, cwd=folder)
     return time.monotonic() - start
-
-
-def media_env(folder: Path) -> dict[str, str]:
-    """Environment for a service module (e.g. the warm yt-dlp process) run outside a stack, in `folder`."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1",
-            "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(folder / "db" / "x.sqlite"),
-            "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(folder / "data"),
-            "PRT_VIDEODOWNLOADER_RUNPATH": str(folder / "run"),
-            "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": "169.254.0.0/16,fe80::/10"}
 
 
 # --- the machine -------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 from bench.common import (bench_main, APP_DIR, PYTHON, LogFollower, Stack, Table, ensure_media, fmt_ms, is_waiting_on_stdin,
-                          media_env, median, run_direct_ytdlp, temp_folder, wait_for, wait_warm_spares)
+                          service_env, median, run_direct_ytdlp, temp_folder, wait_for, wait_warm_spares)
 
 class MediaServerProcess:
     """The tests' media server (tests.media.MediaServer) in a process of its own, as a real video host would be:
@@ -190,7 +190,7 @@ def start_zygote(folder: Path):
     become_subreaper()
     logging.getLogger("runner").setLevel(logging.ERROR)  # its warning when the benchmark stops it at the end
     saved = dict(os.environ)
-    os.environ.update(media_env(folder))  # the zygote inherits this process's environment
+    os.environ.update(service_env(folder))  # the zygote inherits this process's environment
     try:
         zygote = Zygote(str(PYTHON))
         zygote.start()
@@ -208,7 +208,7 @@ def warm_process_run(url: str, folder: Path, kind: str = "alone", zygote=None) -
     and prints PRT-PROBE with its own media check) and the older one (exit after yt-dlp; ffprobe outside)."""
     from common import ytdlp
 
-    env = media_env(folder)
+    env = service_env(folder)
     data = folder / "data"
     uuid = str(uuidlib.uuid4())
     command = [str(PYTHON), "-u", "-m", "services.runner.warm_ytdlp"]

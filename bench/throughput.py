@@ -11,7 +11,7 @@ from datetime import datetime
 import requests
 
 from bench.common import (bench_main, APP_DIR, PYTHON, YTDLP, MediaServer, Stack, Table, cpu_seconds, ensure_media,
-                          fmt_ms, fmt_s, is_waiting_on_stdin, media_env, median, temp_folder, wait_for,
+                          fmt_ms, fmt_s, is_waiting_on_stdin, service_env, median, temp_folder, wait_for,
                           wait_warm_spares)
 from bench.e2e import service_run
 
@@ -113,7 +113,7 @@ def _warm_spare_cost(runs: int) -> tuple[list[float], list[float]]:
         start = time.monotonic()
         process = subprocess.Popen([str(PYTHON), "-u", "-m", "services.runner.warm_ytdlp"], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=APP_DIR,
-                                   env=media_env(folder))
+                                   env=service_env(folder))
         wait_for(lambda: is_waiting_on_stdin(process.pid), timeout=60, interval=0.005, message="warm spare")
         walls.append(time.monotonic() - start)
         cpus.append(cpu_seconds(process.pid))
@@ -153,7 +153,7 @@ def start_cost(quick: bool) -> Table:
     table.add("a warm yt-dlp process: spawn -> blocked on stdin", fmt_ms(median(walls)), fmt_ms(median(cpus)),
               "import + match of every extractor (services.runner.warm_ytdlp); the zygote pays it once")
     forks = subprocess.run([str(PYTHON), "-c", FORK_PROBE, str(20)], capture_output=True, text=True, cwd=APP_DIR,
-                           env=media_env(temp_folder("prt-bench-fork-")), check=True).stdout.split()
+                           env=service_env(temp_folder("prt-bench-fork-")), check=True).stdout.split()
     table.add("fork() of a warmed process + child exit", fmt_ms(median([float(x) for x in forks])), "-",
               "what the runner pays per download: it forks each yt-dlp process from its warm zygote")
     return table

@@ -237,16 +237,24 @@ def socket_inodes_of(pid: int) -> set[str]:
     return inodes
 
 
+def service_env(folder: Path) -> dict[str, str]:
+    """Environment for a service module run outside a stack (a warm yt-dlp process, a fresh interpreter): its
+    files under folder, loopback addresses allowed."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(folder / "db" / "x.sqlite"),
+            "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(folder / "data"),
+            "PRT_VIDEODOWNLOADER_RUNPATH": str(folder / "run"),
+            "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": "169.254.0.0/16,fe80::/10"}
+
+
 def loaded_by_services(module: str, folder: Path) -> bool:
     """Whether `module` is in sys.modules of a fresh interpreter that imported the runner, the scheduler (with
     its publisher) and the DB writer and built the API's app, with settings under folder."""
     program = ("import sys, services.runner.service, services.scheduler.service, services.dbwriter.service; "
                "from common.config import load_settings; from services.api.app import create_app; "
                f"create_app(load_settings()); print({module!r} in sys.modules)")
-    env = {**os.environ, "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(folder / "db.sqlite"),
-           "PRT_VIDEODOWNLOADER_RUNPATH": str(folder / "run"), "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(folder)}
-    result = subprocess.run([str(PYTHON), "-c", program], capture_output=True, text=True, timeout=120, env=env,
-                            cwd=APP_DIR)
+    result = subprocess.run([str(PYTHON), "-c", program], capture_output=True, text=True, timeout=120,
+                            env=service_env(folder), cwd=APP_DIR)
     assert result.returncode == 0 and result.stdout.strip() in ("True", "False"), (result.stdout, result.stderr)
     return result.stdout.strip() == "True"
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line, job_line
 from services.runner.warm_ytdlp import LARGEST_READ
-from tests.stack import (APP_DIR, PYTHON, ZYGOTE_PROCESS_NAME, Stack, process_table, socket_inodes_of, wait_for,
-                         ytdlp_processes)
+from tests.stack import (APP_DIR, PYTHON, ZYGOTE_PROCESS_NAME, Stack, process_table, service_env, socket_inodes_of,
+                         wait_for, ytdlp_processes)
 
 
 def listening_tcp_inodes() -> set[str]:
@@ -49,14 +48,11 @@ def test_a_fast_download_reads_at_most_a_mebibyte_at_a_time(media, media_folder,
     and smaller on a fast link, issue 20). Seen from outside: progress in steps that grow up to that size and
     no further, and the same file."""
     data = tmp_path / "data"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PRT_VIDEODOWNLOADER_SQLITEFILEPATH": str(tmp_path / "db.sqlite"),
-           "PRT_VIDEODOWNLOADER_VIDEODATAPATH": str(data), "PRT_VIDEODOWNLOADER_RUNPATH": str(tmp_path / "run"),
-           "PRT_VIDEODOWNLOADER_BLOCKEDURLNETWORKS": "169.254.0.0/16,fe80::/10"}
     uuid, url = "6f1c1b7e-3b1a-4c55-9d1e-4f0e8c2a7b10", f"{media.url}/large.mp4"
     arguments = build_command_line(uuid, url, [], data, data / ".partial")
-    process = subprocess.Popen([str(PYTHON), "-m", "services.runner.warm_ytdlp"], cwd=APP_DIR, env=env, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([str(PYTHON), "-m", "services.runner.warm_ytdlp"], cwd=APP_DIR,
+                               env=service_env(tmp_path), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     try:
         process.stdin.write(job_line(arguments, uuid, url, data, data / ".partial"))
         process.stdin.flush()

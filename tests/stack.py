@@ -190,6 +190,12 @@ def ytdlp_processes(runner: int | None = None) -> list[int]:
             if name in YTDLP_PROCESS_NAMES and state != "Z" and (runner is None or parent == runner)]
 
 
+def zygotes_of(runner: int) -> list[int]:
+    """PIDs of a runner's live zygotes (one, but for the moment one is replaced)."""
+    return [pid for pid, (parent, name, state) in process_table().items()
+            if name == ZYGOTE_PROCESS_NAME and state != "Z" and parent == runner]
+
+
 def ytdlp_process_of(uuid: str) -> int | None:
     """The yt-dlp process that has a file of this download open (its .part file), if any."""
     for pid in ytdlp_processes():

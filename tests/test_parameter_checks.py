@@ -16,8 +16,8 @@ import pytest
 from common.ytdlp import MAX_CHECK_REQUEST_BYTES, PARAMETER_CHECK_SOCKET
 from services.api.parameter_check import ANSWER_TIMEOUT_SECONDS
 from services.runner.parameter_checks import MAX_CLIENTS
-from tests.stack import (ZYGOTE_PROCESS_NAME, Stack, loaded_by_services, metric, process_table,
-                         socket_inodes_of, wait_for, ytdlp_processes)
+from tests.stack import (Stack, loaded_by_services, metric, socket_inodes_of, wait_for, ytdlp_processes,
+                         zygotes_of)
 
 FORBIDDEN = "--exec 'touch /tmp/owned'"
 ALLOWED = "-f best --referer https://example.org/"
@@ -85,8 +85,7 @@ def test_hostile_clients_of_the_check_socket_stop_neither_checks_nor_downloads(c
         assert stack.wait_until_final(uuid)["downloadStatus"] == "COMPLETED"
         forked_since = wait_for(lambda: set(ytdlp_processes(runner=runner)) - forked_before, timeout=30,
                                 message="a spare forked while the idle clients were connected")
-        zygote = next(pid for pid, (parent, name, _) in process_table().items()
-                      if name == ZYGOTE_PROCESS_NAME and parent == runner)
+        zygote = zygotes_of(runner)[0]
         zygote_sockets = socket_inodes_of(zygote)  # its control socket, the check socket and the clients above
         assert len(zygote_sockets) >= MAX_CLIENTS
         for pid in forked_since:
@@ -123,8 +122,7 @@ def test_a_frozen_zygote_does_not_make_every_request_wait(checked_stack):
     stack = checked_stack
     runner = stack.pid("runner")
     wait_for(lambda: answered_by_runner(stack), timeout=60, message="the runner's yt-dlp to answer")
-    zygote = next(pid for pid, (parent, name, _) in process_table().items()
-                  if name == ZYGOTE_PROCESS_NAME and parent == runner)
+    zygote = zygotes_of(runner)[0]
     by_api, rows = checks(stack, "api"), stack.row_count()
     os.kill(zygote, signal.SIGSTOP)
     try:

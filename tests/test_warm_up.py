@@ -10,8 +10,8 @@ from pathlib import Path
 
 from common.ytdlp import DONE_MARKER, FILE_MARKER, PROBE_MARKER, PROGRESS_MARKER, build_command_line, job_line
 from services.runner.warm_ytdlp import LARGEST_READ
-from tests.stack import (APP_DIR, PYTHON, ZYGOTE_PROCESS_NAME, Stack, process_table, service_env, socket_inodes_of,
-                         wait_for, ytdlp_processes)
+from tests.stack import (APP_DIR, PYTHON, Stack, service_env, socket_inodes_of, wait_for, ytdlp_processes,
+                         zygotes_of)
 
 
 def listening_tcp_inodes() -> set[str]:
@@ -30,8 +30,7 @@ def test_the_warm_up_job_leaves_only_caches(media):
     with Stack() as stack:
         runner = stack.pid("runner")
         wait_for(lambda: ytdlp_processes(runner=runner), timeout=60, message="a warm spare")
-        zygotes = [pid for pid, (parent, name, _) in process_table().items()
-                   if parent == runner and name == ZYGOTE_PROCESS_NAME]
+        zygotes = zygotes_of(runner)
         assert len(zygotes) == 1, "the zygote keeps its name after running yt-dlp's main"
         assert not socket_inodes_of(zygotes[0]) & listening_tcp_inodes(), "the warm-up server is closed"
         assert set(temporary.glob("prt-warm-up-*")) == before, "the warm-up job's folder is removed"

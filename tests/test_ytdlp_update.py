@@ -14,7 +14,7 @@ import pytest
 import requests
 import yt_dlp
 
-from tests.stack import APP_DIR, PYTHON, ZYGOTE_PROCESS_NAME, Stack, process_table, wait_for
+from tests.stack import APP_DIR, PYTHON, Stack, wait_for, zygotes_of
 from tests.ytdlp_wheels import build_wheel
 
 PINNED = yt_dlp.version.__version__
@@ -103,8 +103,7 @@ def test_an_environment_that_no_longer_starts_is_left_for_the_services_own(stack
     selected = json.loads((stack.folder / "ytdlp" / "selected.json").read_text())
     package = next(Path(selected["python"]).parent.parent.glob("lib/python*/site-packages/yt_dlp"))
     (package / "__init__.py").write_text('raise SystemExit("damaged after its smoke test")\n')
-    zygote = next(pid for pid, (parent, name, _) in process_table().items()
-                  if name == ZYGOTE_PROCESS_NAME and parent == stack.pid("runner"))
+    zygote = zygotes_of(stack.pid("runner"))[0]
     os.kill(zygote, signal.SIGKILL)  # its successor must import the damaged package
 
     problem = wait_for(lambda: health_ytdlp(stack).get("version") == PINNED and health_ytdlp(stack).get("problem"),

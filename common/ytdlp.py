@@ -334,7 +334,7 @@ ABSENT_OPTIONS = {
 
 
 def verify_command_line(arguments: list[str], uuid: str, video_url: str, data_path: Path, partial_path: Path,
-                        playlist: bool = False, cookies_file: Path | None = None):
+                        playlist: bool = False, cookies_file: Path | None = None) -> Any:
     """Parses the complete command line with yt-dlp's own parser, as the yt-dlp process would, and raises
     CommandLineViolation unless it downloads exactly video_url, into the service's own paths and names, with
     no command, config, batch file, plugins, update, (unless asked) playlist, and no cookies but exactly
